@@ -1,0 +1,119 @@
+"""Every Lambda entrypoint. Each one parses its event, calls one service, shapes the reply."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from chalice import Chalice, ConvertToMiddleware, Response
+
+from chalicelib import __version__, http, openapi, schemas, wiring
+from chalicelib.domain.apps import App
+from chalicelib.observability import logger
+from chalicelib.services import access, health, onboarding, watching
+
+app = Chalice(app_name="docora")
+app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)))
+
+_STARTED = time.monotonic()
+
+
+@app.middleware("http")
+def protocol_errors(event, get_response):
+    response = http.uniform_errors(get_response(event))
+    origin = wiring.deps().settings.cors_origin if response.status_code != 500 else None
+    if origin:
+        response.headers["Access-Control-Allow-Origin"] = origin
+    return response
+
+
+@app.route("/health")
+@http.translate_errors
+def show_health():
+    result = health.check(now=datetime.now(UTC), deps=wiring.deps())
+    body = http.health_json(result, uptime_seconds=time.monotonic() - _STARTED)
+    return http.json_response(body, 200 if result.healthy else 503)
+
+
+@app.route("/version")
+@http.translate_errors
+def show_version():
+    settings = wiring.deps().settings
+    return http.json_response(
+        {
+            "version": __version__,
+            "buildNumber": settings.build_number,
+            "gitSha": settings.git_sha,
+            "buildDate": settings.build_date,
+        }
+    )
+
+
+@app.route("/openapi.json")
+def show_openapi():
+    return http.json_response(openapi.document())
+
+
+@app.route("/docs")
+def show_docs():
+    return Response(body=openapi.docs_page(), headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+@app.route("/api/apps/onboard", methods=["POST"])
+@http.translate_errors
+def onboard_app():
+    deps = wiring.deps()
+    request = app.current_request
+    access.limit_rate(f"ip:{http.client_ip(request)}", deps.settings.public_rate_limit_per_minute, deps=deps)
+    access.may_onboard(http.bearer_token(request), deps=deps)
+    body = http.parse_body(request, schemas.OnboardRequest, max_bytes=deps.settings.max_request_bytes)
+    onboarded = onboarding.onboard(onboarding.Onboarding(**body.model_dump()), deps=deps)
+    return http.json_response(http.onboarded_json(onboarded), 201)
+
+
+@app.route("/api/repositories", methods=["POST"])
+@http.translate_errors
+def register_repository():
+    deps, calling_app = wiring.deps(), _calling_app()
+    body = http.parse_body(app.current_request, schemas.RegisterRequest, max_bytes=deps.settings.max_request_bytes)
+    registered = watching.register(calling_app, watching.Registration(**body.model_dump()), deps=deps)
+    status = 201 if registered.created else 200
+    return http.json_response(http.watch_json(registered.status, now=datetime.now(UTC)), status)
+
+
+@app.route("/api/repositories", methods=["GET"])
+@http.translate_errors
+def list_repositories():
+    statuses = watching.list_watches(_calling_app(), deps=wiring.deps())
+    now = datetime.now(UTC)
+    return http.json_response({"repositories": [http.watch_json(status, now=now) for status in statuses]})
+
+
+@app.route("/api/repositories/{repository_id}", methods=["GET"])
+@http.translate_errors
+def show_repository(repository_id):
+    status = watching.show_watch(_calling_app(), repository_id, deps=wiring.deps())
+    return http.json_response(http.watch_json(status, now=datetime.now(UTC)))
+
+
+@app.route("/api/repositories/{repository_id}", methods=["DELETE"])
+@http.translate_errors
+def unwatch_repository(repository_id):
+    watching.unwatch(_calling_app(), repository_id, deps=wiring.deps())
+    return Response(body="", status_code=204)
+
+
+@app.route("/api/repositories/{repository_id}/token", methods=["PATCH"])
+@http.translate_errors
+def replace_repository_token(repository_id):
+    deps, calling_app = wiring.deps(), _calling_app()
+    body = http.parse_body(app.current_request, schemas.TokenRequest, max_bytes=deps.settings.max_request_bytes)
+    status = watching.replace_token(calling_app, repository_id, body.github_token, deps=deps)
+    return http.json_response(http.watch_json(status, now=datetime.now(UTC)))
+
+
+def _calling_app() -> App:
+    deps = wiring.deps()
+    calling_app = access.authenticate_app(http.bearer_token(app.current_request), deps=deps)
+    access.limit_rate(f"app:{calling_app.id}", deps.settings.app_rate_limit_per_minute, deps=deps)
+    return calling_app

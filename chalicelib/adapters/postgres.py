@@ -1,0 +1,56 @@
+"""Postgres access: one connection per Lambda container, one transaction per unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+
+from chalicelib import errors
+from chalicelib.adapters.postgres_apps import PostgresApps
+from chalicelib.adapters.postgres_repositories import PostgresRepositories
+from chalicelib.adapters.postgres_watches import PostgresWatches
+from chalicelib.ports import Transaction
+
+_CONNECT_TIMEOUT_SECONDS = 5
+
+
+class PostgresStore:
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._connection: psycopg.Connection | None = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        connection = self._connect()
+        with _translated(), connection.transaction():
+            yield Transaction(
+                apps=PostgresApps(connection),
+                repositories=PostgresRepositories(connection),
+                watches=PostgresWatches(connection),
+            )
+
+    def ping(self) -> None:
+        with _translated():
+            self._connect().execute("SELECT 1")
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+
+    def _connect(self) -> psycopg.Connection:
+        # Reused by warm invocations. psycopg notices a dead connection only when a call fails;
+        # that call errors, and its retry finds `closed` and reconnects.
+        if self._connection is None or self._connection.closed:
+            with _translated():
+                self._connection = psycopg.connect(self._url, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_SECONDS)
+        return self._connection
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except psycopg.OperationalError as error:
+        raise errors.Unavailable("the database is not available") from error

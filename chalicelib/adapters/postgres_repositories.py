@@ -1,0 +1,57 @@
+"""SQL for the repositories table: rows in, domain objects out."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg.rows import class_row
+
+from chalicelib.domain.repositories import NewRepository, Repository
+
+# ON CONFLICT DO UPDATE (a no-op update) so RETURNING yields the existing row when two apps
+# register the same repository at once.
+_UPSERT = """
+    INSERT INTO repositories (id, github_url, owner, name, branch, is_private)
+    VALUES (%(id)s, %(github_url)s, %(owner)s, %(name)s, %(branch)s, %(is_private)s)
+    ON CONFLICT (github_url, branch) DO UPDATE SET github_url = EXCLUDED.github_url
+    RETURNING id, github_url, owner, name, branch, is_private, consecutive_failures,
+              circuit_open_until, last_error, last_head, last_checked_at, created_at
+"""
+_SELECT_BY_ID = """
+    SELECT id, github_url, owner, name, branch, is_private, consecutive_failures,
+           circuit_open_until, last_error, last_head, last_checked_at, created_at
+      FROM repositories
+     WHERE id = %(id)s
+"""
+_SELECT_BY_URL = """
+    SELECT id, github_url, owner, name, branch, is_private, consecutive_failures,
+           circuit_open_until, last_error, last_head, last_checked_at, created_at
+      FROM repositories
+     WHERE github_url = %(github_url)s AND branch = %(branch)s
+"""
+# Snapshots and their files go with the repository (ON DELETE CASCADE); contents in S3 are shared
+# between repositories by SHA-256 and expire by the bucket's lifecycle rule.
+_DELETE_IF_UNWATCHED = """
+    DELETE FROM repositories r
+     WHERE r.id = %(id)s
+       AND NOT EXISTS (SELECT 1 FROM watches w WHERE w.repository_id = r.id)
+"""
+
+
+class PostgresRepositories:
+    def __init__(self, connection: psycopg.Connection) -> None:
+        self._connection = connection
+        self._cursor = connection.cursor(row_factory=class_row(Repository))
+
+    def get(self, repository_id: str) -> Repository | None:
+        return self._cursor.execute(_SELECT_BY_ID, {"id": repository_id}).fetchone()
+
+    def find(self, github_url: str, branch: str) -> Repository | None:
+        return self._cursor.execute(_SELECT_BY_URL, {"github_url": github_url, "branch": branch}).fetchone()
+
+    def add(self, repository: NewRepository) -> Repository:
+        row = self._cursor.execute(_UPSERT, vars(repository)).fetchone()
+        assert row is not None  # an upsert with RETURNING yields exactly one row
+        return row
+
+    def delete_if_unwatched(self, repository_id: str) -> bool:
+        return self._connection.execute(_DELETE_IF_UNWATCHED, {"id": repository_id}).rowcount == 1

@@ -1,0 +1,103 @@
+"""SQL for the watches table and the status view that joins it to repositories, snapshots and the ledger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg.rows import class_row, dict_row
+
+from chalicelib.domain.repositories import NewWatch, Repository, Watch, WatchStatus
+
+# A second registration of the same repository by the same app keeps the first watch.
+_INSERT = """
+    INSERT INTO watches (app_id, repository_id, github_token_encrypted)
+    VALUES (%(app_id)s, %(repository_id)s, %(github_token_encrypted)s)
+    ON CONFLICT (app_id, repository_id) DO NOTHING
+"""
+_SELECT = """
+    SELECT app_id, repository_id, github_token_encrypted, status, attempts, last_error,
+           next_attempt_at, last_commit_sha, last_synced_at, created_at
+      FROM watches
+     WHERE app_id = %(app_id)s AND repository_id = %(repository_id)s
+"""
+_DELETE = "DELETE FROM watches WHERE app_id = %(app_id)s AND repository_id = %(repository_id)s"
+_SET_TOKEN = """
+    UPDATE watches SET github_token_encrypted = %(token)s, updated_at = now()
+     WHERE app_id = %(app_id)s AND repository_id = %(repository_id)s
+"""
+# Delivered: ledger rows that match the snapshot (same path and sha256). Pending: snapshot files the
+# app lacks or holds at another sha, plus ledger paths the snapshot no longer has (deletes to send).
+_SELECT_STATUS = """
+    SELECT r.id AS r_id, r.github_url AS r_github_url, r.owner AS r_owner, r.name AS r_name,
+           r.branch AS r_branch, r.is_private AS r_is_private,
+           r.consecutive_failures AS r_consecutive_failures, r.circuit_open_until AS r_circuit_open_until,
+           r.last_error AS r_last_error, r.last_head AS r_last_head, r.last_checked_at AS r_last_checked_at,
+           r.created_at AS r_created_at,
+           w.app_id, w.repository_id, w.github_token_encrypted, w.status, w.attempts, w.last_error,
+           w.next_attempt_at, w.last_commit_sha, w.last_synced_at, w.created_at,
+           s.commit_sha AS snapshot_commit_sha,
+           COALESCE(s.file_count, 0) AS files_total,
+           counts.files_delivered,
+           counts.files_removed
+      FROM watches w
+      JOIN repositories r ON r.id = w.repository_id
+      LEFT JOIN snapshots s ON s.repository_id = w.repository_id
+      CROSS JOIN LATERAL (
+          SELECT count(*) FILTER (WHERE f.sha256 = d.sha256) AS files_delivered,
+                 count(*) FILTER (WHERE f.path IS NULL) AS files_removed
+            FROM delivered_files d
+            LEFT JOIN snapshot_files f ON f.repository_id = d.repository_id AND f.path = d.path
+           WHERE d.app_id = w.app_id AND d.repository_id = w.repository_id
+      ) counts
+     WHERE w.app_id = %(app_id)s AND (%(repository_id)s::text IS NULL OR w.repository_id = %(repository_id)s)
+     ORDER BY w.created_at, w.repository_id
+"""
+
+
+class PostgresWatches:
+    def __init__(self, connection: psycopg.Connection) -> None:
+        self._connection = connection
+        self._cursor = connection.cursor(row_factory=class_row(Watch))
+
+    def get(self, app_id: str, repository_id: str) -> Watch | None:
+        return self._cursor.execute(_SELECT, {"app_id": app_id, "repository_id": repository_id}).fetchone()
+
+    def add(self, watch: NewWatch) -> Watch:
+        self._connection.execute(_INSERT, vars(watch))
+        stored = self.get(watch.app_id, watch.repository_id)
+        assert stored is not None  # inserted above, or already there
+        return stored
+
+    def delete(self, app_id: str, repository_id: str) -> bool:
+        params = {"app_id": app_id, "repository_id": repository_id}
+        return self._connection.execute(_DELETE, params).rowcount == 1
+
+    def set_github_token(self, app_id: str, repository_id: str, token_encrypted: str | None) -> None:
+        params = {"app_id": app_id, "repository_id": repository_id, "token": token_encrypted}
+        self._connection.execute(_SET_TOKEN, params)
+
+    def status(self, app_id: str, repository_id: str) -> WatchStatus | None:
+        rows = self._statuses(app_id, repository_id)
+        return rows[0] if rows else None
+
+    def statuses(self, app_id: str) -> list[WatchStatus]:
+        return self._statuses(app_id, None)
+
+    def _statuses(self, app_id: str, repository_id: str | None) -> list[WatchStatus]:
+        with self._connection.cursor(row_factory=dict_row) as cursor:
+            rows = cursor.execute(_SELECT_STATUS, {"app_id": app_id, "repository_id": repository_id}).fetchall()
+        return [_watch_status(row) for row in rows]
+
+
+def _watch_status(row: dict[str, Any]) -> WatchStatus:
+    repository = Repository(**{key[2:]: value for key, value in row.items() if key.startswith("r_")})
+    watch = Watch(**{field: row[field] for field in Watch.__dataclass_fields__})
+    return WatchStatus(
+        repository=repository,
+        watch=watch,
+        snapshot_commit_sha=row["snapshot_commit_sha"],
+        files_total=row["files_total"],
+        files_delivered=row["files_delivered"],
+        files_pending=row["files_total"] - row["files_delivered"] + row["files_removed"],
+    )

@@ -1,0 +1,50 @@
+"""SQS queues: messages out, by queue name, with the queue URL looked up once per container."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib import errors
+from chalicelib.messages import DeliveryRequested, ScanRequested
+
+
+class SqsQueue:
+    def __init__(self, client: Any, queue_name: str) -> None:
+        self._client = client
+        self._queue_name = queue_name
+        self._queue_url: str | None = None
+
+    def send(self, body: str, delay_seconds: int = 0) -> None:
+        with _translated(self._queue_name):
+            self._client.send_message(QueueUrl=self._url(), MessageBody=body, DelaySeconds=delay_seconds)
+
+    def ping(self) -> None:
+        with _translated(self._queue_name):
+            self._client.get_queue_attributes(QueueUrl=self._url(), AttributeNames=["QueueArn"])
+
+    def _url(self) -> str:
+        if self._queue_url is None:
+            self._queue_url = self._client.get_queue_url(QueueName=self._queue_name)["QueueUrl"]
+        return self._queue_url
+
+
+class SqsScanQueue(SqsQueue):
+    def request_scan(self, repository_id: str) -> None:
+        self.send(ScanRequested(repository_id).to_json())
+
+
+class SqsDeliveryQueue(SqsQueue):
+    def request_delivery(self, app_id: str, repository_id: str, delay_seconds: int = 0) -> None:
+        self.send(DeliveryRequested(app_id, repository_id).to_json(), delay_seconds)
+
+
+@contextmanager
+def _translated(queue_name: str) -> Iterator[None]:
+    try:
+        yield
+    except (BotoCoreError, ClientError) as error:
+        raise errors.Unavailable(f"queue {queue_name} is not available") from error

@@ -1,0 +1,180 @@
+"""The HTTP edge: request parsing, response shaping, and the one translation of errors into HTTP."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from chalice.app import Request, Response
+from pydantic import BaseModel, ValidationError
+
+from chalicelib import errors
+from chalicelib.domain.repositories import WatchStatus
+from chalicelib.services.health import Health
+from chalicelib.services.onboarding import OnboardedApp
+
+logger = logging.getLogger(__name__)
+
+Model = TypeVar("Model", bound=BaseModel)
+
+_CODE_FOR: dict[type[errors.ServiceError], tuple[int, str]] = {
+    errors.InvalidInput: (400, "invalid_request"),
+    errors.Unauthorized: (401, "unauthorized"),
+    errors.Forbidden: (403, "forbidden"),
+    errors.NotFound: (404, "not_found"),
+    errors.Conflict: (409, "conflict"),
+    errors.Unprocessable: (422, "unprocessable"),
+    errors.RateLimited: (429, "rate_limited"),
+    errors.Unavailable: (503, "unavailable"),
+}
+_CODE_FOR_STATUS = {status: code for status, code in _CODE_FOR.values()} | {
+    405: "method_not_allowed",
+    415: "invalid_request",
+}
+_FIELD_MESSAGES = {
+    "missing": "is required",
+    "extra_forbidden": "is not a known field",
+    "string_type": "must be a string",
+    "string_pattern_mismatch": "has an invalid format",
+    "model_type": "must be a JSON object",
+}
+
+
+def translate_errors(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Answer ServiceErrors with their status and the protocol's error body."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except errors.ServiceError as error:
+            return error_response(error)
+
+    return wrapper
+
+
+def error_response(error: errors.ServiceError) -> Response:
+    status, code = _CODE_FOR[type(error)]
+    body: dict[str, Any] = {"error": code, "message": str(error)}
+    if isinstance(error, errors.InvalidInput) and error.details:
+        body["details"] = [{"field": detail.field, "message": detail.message} for detail in error.details]
+    headers = {}
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return json_response(body, status, headers)
+
+
+def uniform_errors(response: Response) -> Response:
+    """Give Chalice's own error replies (405, 415, unhandled 500) the protocol's error body.
+
+    Chalice answers an exception it does not know with a generic 500 before any middleware runs,
+    so the traceback is logged by Chalice and nothing internal reaches the caller.
+    """
+    body = response.body
+    if response.status_code >= 400 and isinstance(body, dict) and set(body) == {"Code", "Message"}:
+        status = response.status_code
+        code = _CODE_FOR_STATUS.get(status, "internal")
+        message = "internal error" if code == "internal" else str(body["Message"])
+        response.body = {"error": code, "message": message}
+    return response
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        status_code=status,
+        headers={"Content-Type": "application/json", "Cache-Control": "no-store", **(headers or {})},
+    )
+
+
+def parse_body(request: Request, model: type[Model], *, max_bytes: int) -> Model:
+    """The request's JSON body as `model`, or InvalidInput naming every field at fault."""
+    raw = request.raw_body or b""
+    if len(raw) > max_bytes:
+        raise errors.InvalidInput(f"request body is larger than {max_bytes} bytes")
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise errors.InvalidInput("request body is not valid UTF-8") from None
+    except RecursionError:
+        raise errors.InvalidInput("request body is nested too deeply") from None
+    except ValueError:
+        raise errors.InvalidInput("request body is not valid JSON") from None
+    try:
+        return model.model_validate(document)
+    except ValidationError as error:
+        details = [_field_error(item) for item in error.errors(include_url=False, include_input=False)]
+        raise errors.InvalidInput("request body is invalid", details) from None
+
+
+def _field_error(item: Any) -> errors.FieldError:
+    field = ".".join(str(part) for part in item["loc"]) or "body"
+    return errors.FieldError(field, _FIELD_MESSAGES.get(item["type"], item["msg"]))
+
+
+def bearer_token(request: Request) -> str | None:
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def client_ip(request: Request) -> str:
+    return str((request.context.get("identity") or {}).get("sourceIp") or "unknown")
+
+
+def timestamp(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def onboarded_json(onboarded: OnboardedApp) -> dict[str, Any]:
+    body = {"app_id": onboarded.app.id, "token": onboarded.token}
+    if onboarded.generated_client_auth_key is not None:
+        body["client_auth_key"] = onboarded.generated_client_auth_key
+    return body | {"created_at": timestamp(onboarded.app.created_at)}
+
+
+def watch_json(status: WatchStatus, *, now: datetime) -> dict[str, Any]:
+    repository, watch = status.repository, status.watch
+    circuit_open = repository.circuit_open_until is not None and repository.circuit_open_until > now
+    return {
+        "repository_id": repository.id,
+        "github_url": repository.github_url,
+        "owner": repository.owner,
+        "name": repository.name,
+        "branch": repository.branch,
+        "is_private": repository.is_private,
+        "status": watch.status,
+        "last_commit_sha": watch.last_commit_sha,
+        "last_synced_at": timestamp(watch.last_synced_at),
+        "last_checked_at": timestamp(repository.last_checked_at),
+        "files_total": status.files_total,
+        "files_delivered": status.files_delivered,
+        "files_pending": status.files_pending,
+        "attempts": watch.attempts,
+        "last_error": watch.last_error or repository.last_error,
+        "next_attempt_at": timestamp(watch.next_attempt_at),
+        "circuit": {
+            "status": "open" if circuit_open else "closed",
+            "consecutive_failures": repository.consecutive_failures,
+            "open_until": timestamp(repository.circuit_open_until) if circuit_open else None,
+        },
+        "created_at": timestamp(watch.created_at),
+    }
+
+
+def health_json(health: Health, *, uptime_seconds: float) -> dict[str, Any]:
+    return {
+        "status": "ok" if health.healthy else "degraded",
+        "timestamp": timestamp(health.checked_at),
+        "uptime": round(uptime_seconds, 3),
+        "checks": health.checks,
+    }

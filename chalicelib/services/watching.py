@@ -1,0 +1,97 @@
+"""Apps watching repositories: register, list, show, change the GitHub token, unwatch."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from chalicelib import errors
+from chalicelib.domain import git_refs, github_urls, tokens
+from chalicelib.domain.apps import App
+from chalicelib.domain.repositories import NewRepository, NewWatch, WatchStatus
+from chalicelib.ports import Deps
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Registration:
+    github_url: str
+    github_token: str | None = None
+    branch: str | None = None
+
+
+@dataclass(frozen=True)
+class Registered:
+    status: WatchStatus
+    created: bool
+
+
+def register(app: App, request: Registration, *, deps: Deps) -> Registered:
+    """Watch a repository: checked against GitHub first, idempotent per app, first scan requested at once."""
+    url = github_urls.parse_github_url(request.github_url)
+    token = _checked_token(request.github_token)
+    wanted_branch = git_refs.check_branch_name(request.branch) if request.branch is not None else None
+    found = deps.github.repository(url.owner, url.name, token)
+    branch = wanted_branch or found.default_branch
+    if branch != found.default_branch and not deps.github.has_branch(url.owner, url.name, branch, token):
+        raise errors.InvalidInput.field("branch", f"branch {branch} does not exist in {url.owner}/{url.name}")
+    candidate = NewRepository(tokens.new_repository_id(), url.url, url.owner, url.name, branch, found.is_private)
+    encrypted_token = deps.cipher.encrypt(token) if token else None
+    with deps.store.transaction() as tx:
+        repository = tx.repositories.add(candidate)
+        created = tx.watches.get(app.id, repository.id) is None
+        if created:
+            tx.watches.add(NewWatch(app.id, repository.id, encrypted_token))
+        status = tx.watches.status(app.id, repository.id)
+    assert status is not None  # the watch exists inside the transaction that just read it
+    if created:
+        _request_scan(repository.id, deps=deps)
+    return Registered(status=status, created=created)
+
+
+def list_watches(app: App, *, deps: Deps) -> list[WatchStatus]:
+    with deps.store.transaction() as tx:
+        return tx.watches.statuses(app.id)
+
+
+def show_watch(app: App, repository_id: str, *, deps: Deps) -> WatchStatus:
+    with deps.store.transaction() as tx:
+        status = tx.watches.status(app.id, repository_id)
+    if status is None:
+        raise errors.NotFound(f"repository {repository_id} is not watched by this app")
+    return status
+
+
+def unwatch(app: App, repository_id: str, *, deps: Deps) -> None:
+    """Stop watching; the last watch of a repository takes the repository's data with it."""
+    with deps.store.transaction() as tx:
+        if not tx.watches.delete(app.id, repository_id):
+            raise errors.NotFound(f"repository {repository_id} is not watched by this app")
+        tx.repositories.delete_if_unwatched(repository_id)
+
+
+def replace_token(app: App, repository_id: str, github_token: str, *, deps: Deps) -> WatchStatus:
+    """Swap the watch's GitHub token for one that GitHub accepts for this repository."""
+    token = _checked_token(github_token)
+    repository = show_watch(app, repository_id, deps=deps).repository
+    deps.github.repository(repository.owner, repository.name, token)  # outside any transaction
+    with deps.store.transaction() as tx:
+        tx.watches.set_github_token(app.id, repository_id, deps.cipher.encrypt(token) if token else None)
+        status = tx.watches.status(app.id, repository_id)
+    if status is None:
+        raise errors.NotFound(f"repository {repository_id} is not watched by this app")
+    return status
+
+
+def _checked_token(token: str | None) -> str | None:
+    return None if token is None else github_urls.check_github_token(token)
+
+
+def _request_scan(repository_id: str, *, deps: Deps) -> None:
+    try:
+        deps.scan_queue.request_scan(repository_id)
+    except errors.Unavailable:
+        # The watch is stored; the sweep scans repositories that were never checked, so the
+        # registration stands rather than failing after it was committed.
+        logger.warning("scan request not queued; the sweep will pick it up", extra={"repository_id": repository_id})

@@ -1,0 +1,250 @@
+"""In-memory stand-ins for every port that does I/O. Unit tests use these, not mocks.
+
+Each one is held to the real adapter's behaviour by a contract test in tests/integration/.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from chalicelib import errors
+from chalicelib.domain.apps import App, NewApp
+from chalicelib.domain.repositories import NewRepository, NewWatch, Repository, Watch, WatchStatus
+from chalicelib.ports import GitHubRepository, Transaction
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class _Tables:
+    apps: dict[str, tuple[App, bytes]] = field(default_factory=dict)
+    repositories: dict[str, Repository] = field(default_factory=dict)
+    watches: dict[tuple[str, str], Watch] = field(default_factory=dict)
+    snapshots: dict[str, tuple[str, dict[str, bytes]]] = field(default_factory=dict)
+    ledger: dict[tuple[str, str], dict[str, bytes]] = field(default_factory=dict)
+
+
+class InMemoryApps:
+    def __init__(self, tables: _Tables) -> None:
+        self._tables = tables
+
+    def add(self, app: NewApp) -> App:
+        if app.id in self._tables.apps or any(lookup == app.token_lookup for _, lookup in self._tables.apps.values()):
+            raise errors.Conflict("an app with this id or token already exists")
+        stored = App(
+            id=app.id,
+            app_name=app.app_name,
+            email=app.email,
+            website=app.website,
+            description=app.description,
+            base_url=app.base_url,
+            token_hash=app.token_hash,
+            client_auth_key_encrypted=app.client_auth_key_encrypted,
+            delivery_state="active",
+            created_at=_now(),
+        )
+        self._tables.apps[app.id] = (stored, app.token_lookup)
+        return stored
+
+    def get(self, app_id: str) -> App | None:
+        row = self._tables.apps.get(app_id)
+        return row[0] if row else None
+
+    def by_token_lookup(self, token_lookup: bytes) -> App | None:
+        return next((app for app, lookup in self._tables.apps.values() if lookup == token_lookup), None)
+
+
+class InMemoryRepositories:
+    def __init__(self, tables: _Tables) -> None:
+        self._tables = tables
+
+    def get(self, repository_id: str) -> Repository | None:
+        return self._tables.repositories.get(repository_id)
+
+    def find(self, github_url: str, branch: str) -> Repository | None:
+        return next(
+            (r for r in self._tables.repositories.values() if (r.github_url, r.branch) == (github_url, branch)),
+            None,
+        )
+
+    def add(self, repository: NewRepository) -> Repository:
+        existing = self.find(repository.github_url, repository.branch)
+        if existing is not None:
+            return existing
+        stored = Repository(
+            **vars(repository),
+            consecutive_failures=0,
+            circuit_open_until=None,
+            last_error=None,
+            last_head=None,
+            last_checked_at=None,
+            created_at=_now(),
+        )
+        self._tables.repositories[stored.id] = stored
+        return stored
+
+    def delete_if_unwatched(self, repository_id: str) -> bool:
+        if (
+            any(key[1] == repository_id for key in self._tables.watches)
+            or repository_id not in self._tables.repositories
+        ):
+            return False
+        del self._tables.repositories[repository_id]
+        self._tables.snapshots.pop(repository_id, None)
+        return True
+
+
+class InMemoryWatches:
+    def __init__(self, tables: _Tables) -> None:
+        self._tables = tables
+
+    def get(self, app_id: str, repository_id: str) -> Watch | None:
+        return self._tables.watches.get((app_id, repository_id))
+
+    def add(self, watch: NewWatch) -> Watch:
+        key = (watch.app_id, watch.repository_id)
+        if key not in self._tables.watches:
+            if watch.app_id not in self._tables.apps or watch.repository_id not in self._tables.repositories:
+                raise errors.Conflict("the app or the repository no longer exists")
+            self._tables.watches[key] = Watch(
+                **vars(watch),
+                status="pending",
+                attempts=0,
+                last_error=None,
+                next_attempt_at=None,
+                last_commit_sha=None,
+                last_synced_at=None,
+                created_at=_now(),
+            )
+        return self._tables.watches[key]
+
+    def delete(self, app_id: str, repository_id: str) -> bool:
+        self._tables.ledger.pop((app_id, repository_id), None)
+        return self._tables.watches.pop((app_id, repository_id), None) is not None
+
+    def set_github_token(self, app_id: str, repository_id: str, token_encrypted: str | None) -> None:
+        key = (app_id, repository_id)
+        if key in self._tables.watches:
+            self._tables.watches[key] = replace(self._tables.watches[key], github_token_encrypted=token_encrypted)
+
+    def status(self, app_id: str, repository_id: str) -> WatchStatus | None:
+        watch = self.get(app_id, repository_id)
+        return None if watch is None else self._status(watch)
+
+    def statuses(self, app_id: str) -> list[WatchStatus]:
+        watches = [w for (owner, _), w in self._tables.watches.items() if owner == app_id]
+        return [self._status(w) for w in sorted(watches, key=lambda w: (w.created_at, w.repository_id))]
+
+    def _status(self, watch: Watch) -> WatchStatus:
+        commit, files = self._tables.snapshots.get(watch.repository_id, (None, {}))
+        ledger = self._tables.ledger.get((watch.app_id, watch.repository_id), {})
+        delivered = sum(1 for path, sha in ledger.items() if files.get(path) == sha)
+        removed = sum(1 for path in ledger if path not in files)
+        return WatchStatus(
+            repository=self._tables.repositories[watch.repository_id],
+            watch=watch,
+            snapshot_commit_sha=commit,
+            files_total=len(files),
+            files_delivered=delivered,
+            files_pending=len(files) - delivered + removed,
+        )
+
+
+class InMemoryStore:
+    def __init__(self) -> None:
+        self.tables = _Tables()
+        self.pings_fail = False
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        saved = copy.deepcopy(self.tables)
+        try:
+            yield Transaction(
+                apps=InMemoryApps(self.tables),
+                repositories=InMemoryRepositories(self.tables),
+                watches=InMemoryWatches(self.tables),
+            )
+        except BaseException:
+            self.tables.__dict__.update(saved.__dict__)  # roll back, like Postgres would
+            raise
+
+    def ping(self) -> None:
+        if self.pings_fail:
+            raise errors.Unavailable("the database is not available")
+
+
+class StaticGitHub:
+    """GitHub as a table: repositories by (owner, name), each readable with its token or by anyone."""
+
+    def __init__(self) -> None:
+        self.repositories: dict[tuple[str, str], tuple[GitHubRepository, str | None, tuple[str, ...]]] = {}
+        self.failure: errors.ServiceError | None = None
+        self.calls: list[tuple[str, str, str | None]] = []
+
+    def add(self, owner: str, name: str, *, private: bool = False, token: str | None = None,
+            default_branch: str = "main", branches: tuple[str, ...] = ("main",)) -> None:  # fmt: skip
+        found = GitHubRepository(owner=owner, name=name, is_private=private, default_branch=default_branch)
+        self.repositories[(owner, name)] = (found, token, branches)
+
+    def repository(self, owner: str, name: str, token: str | None) -> GitHubRepository:
+        self.calls.append((owner, name, token))
+        if self.failure is not None:
+            raise self.failure
+        return self._readable(owner, name, token)[0]
+
+    def has_branch(self, owner: str, name: str, branch: str, token: str | None) -> bool:
+        _, _, branches = self._readable(owner, name, token)
+        return branch in branches
+
+    def _readable(self, owner: str, name: str, token: str | None):  # type: ignore[no-untyped-def]
+        entry = self.repositories.get((owner, name))
+        if entry is None or (entry[0].is_private and entry[1] != token):
+            raise errors.NotFound("repository not found, or not readable with the given token")
+        return entry
+
+
+class RecordingScanQueue:
+    def __init__(self) -> None:
+        self.requested: list[str] = []
+        self.available = True
+
+    def request_scan(self, repository_id: str) -> None:
+        if not self.available:
+            raise errors.Unavailable("queue docora-scan is not available")
+        self.requested.append(repository_id)
+
+    def ping(self) -> None:
+        if not self.available:
+            raise errors.Unavailable("queue docora-scan is not available")
+
+
+class CountingRateLimiter:
+    """A bucket of `per_minute` tokens per key that never refills: enough to test refusals."""
+
+    def __init__(self) -> None:
+        self.used: dict[str, int] = {}
+        self.available = True
+
+    def acquire(self, key: str, per_minute: int) -> int | None:
+        if not self.available:
+            raise errors.Unavailable("the rate limiter is not available")
+        self.used[key] = self.used.get(key, 0) + 1
+        return None if self.used[key] <= per_minute else 60
+
+    def ping(self) -> None:
+        if not self.available:
+            raise errors.Unavailable("redis is not available")
+
+
+class StaticResolver:
+    def __init__(self, addresses: dict[str, list[str]] | None = None) -> None:
+        self.table = addresses or {}
+
+    def addresses(self, host: str) -> list[str]:
+        return list(self.table.get(host, []))

@@ -1,0 +1,198 @@
+"""One behaviour spec for the store ports, run against the in-memory fake and against Postgres."""
+
+from __future__ import annotations
+
+import hashlib
+
+import psycopg
+import pytest
+
+from chalicelib import errors
+from chalicelib.domain import tokens
+from chalicelib.domain.apps import NewApp
+from chalicelib.domain.repositories import NewRepository, NewWatch
+from tests.fakes import InMemoryStore
+
+
+@pytest.fixture(params=["in_memory", "postgres"])
+def backend(request):
+    if request.param == "in_memory":
+        store = InMemoryStore()
+        return store, _InMemorySeeder(store)
+    url = request.getfixturevalue("database_url")
+    return request.getfixturevalue("postgres_store"), _PostgresSeeder(url)
+
+
+@pytest.fixture
+def store(backend):
+    return backend[0]
+
+
+def new_app(lookup: bytes = b"L" * 32) -> NewApp:
+    return NewApp(
+        id=tokens.new_app_id(),
+        app_name="Mirror",
+        email="ops@example.com",
+        website=None,
+        description=None,
+        base_url="https://receiver.example.com",
+        token_lookup=lookup,
+        token_hash="$2b$12$hash",
+        client_auth_key_encrypted="aa:bb:cc",
+    )
+
+
+def new_repository(url: str = "https://github.com/acme/widgets", branch: str = "main") -> NewRepository:
+    return NewRepository(tokens.new_repository_id(), url, "acme", "widgets", branch, False)
+
+
+def sha(text: str) -> bytes:
+    return hashlib.sha256(text.encode()).digest()
+
+
+def test_an_app_is_found_by_id_and_by_token_lookup(store):
+    with store.transaction() as tx:
+        app = tx.apps.add(new_app(b"K" * 32))
+
+    with store.transaction() as tx:
+        assert tx.apps.get(app.id) == app
+        assert tx.apps.by_token_lookup(b"K" * 32) == app
+        assert tx.apps.by_token_lookup(b"X" * 32) is None
+        assert app.delivery_state == "active"
+
+
+def test_two_apps_cannot_share_a_token_lookup(store):
+    with store.transaction() as tx:
+        tx.apps.add(new_app())
+
+    with pytest.raises(errors.Conflict), store.transaction() as tx:
+        tx.apps.add(new_app())
+
+
+def test_a_failed_transaction_leaves_nothing_behind(store):
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        app = tx.apps.add(new_app())
+        raise RuntimeError("boom")
+
+    with store.transaction() as tx:
+        assert tx.apps.get(app.id) is None
+
+
+def test_adding_a_repository_twice_returns_the_first_row(store):
+    with store.transaction() as tx:
+        first = tx.repositories.add(new_repository())
+        second = tx.repositories.add(new_repository())
+        other_branch = tx.repositories.add(new_repository(branch="dev"))
+
+    assert second == first
+    assert other_branch.id != first.id
+    with store.transaction() as tx:
+        assert tx.repositories.find("https://github.com/acme/widgets", "main") == first
+        assert tx.repositories.get(first.id) == first
+
+
+def test_a_watch_is_added_once_and_deleted_once(store):
+    with store.transaction() as tx:
+        app = tx.apps.add(new_app())
+        repository = tx.repositories.add(new_repository())
+        first = tx.watches.add(NewWatch(app.id, repository.id, "iv:tag:ct"))
+        again = tx.watches.add(NewWatch(app.id, repository.id, None))
+
+    assert again == first
+    assert first.status == "pending" and first.github_token_encrypted == "iv:tag:ct"
+    with store.transaction() as tx:
+        assert tx.watches.delete(app.id, repository.id) is True
+        assert tx.watches.delete(app.id, repository.id) is False
+
+
+def test_a_repository_goes_only_with_its_last_watch(store):
+    with store.transaction() as tx:
+        one, two = tx.apps.add(new_app(b"1" * 32)), tx.apps.add(new_app(b"2" * 32))
+        repository = tx.repositories.add(new_repository())
+        tx.watches.add(NewWatch(one.id, repository.id, None))
+        tx.watches.add(NewWatch(two.id, repository.id, None))
+
+    with store.transaction() as tx:
+        tx.watches.delete(one.id, repository.id)
+        assert tx.repositories.delete_if_unwatched(repository.id) is False
+        tx.watches.delete(two.id, repository.id)
+        assert tx.repositories.delete_if_unwatched(repository.id) is True
+        assert tx.repositories.get(repository.id) is None
+
+
+def test_the_token_of_a_watch_can_be_replaced(store):
+    with store.transaction() as tx:
+        app = tx.apps.add(new_app())
+        repository = tx.repositories.add(new_repository())
+        tx.watches.add(NewWatch(app.id, repository.id, "old"))
+        tx.watches.set_github_token(app.id, repository.id, "new")
+
+    with store.transaction() as tx:
+        assert tx.watches.get(app.id, repository.id).github_token_encrypted == "new"
+
+
+def test_status_counts_delivered_and_pending_files(backend):
+    store, seed = backend
+    with store.transaction() as tx:
+        app = tx.apps.add(new_app())
+        repository = tx.repositories.add(new_repository())
+        tx.watches.add(NewWatch(app.id, repository.id, None))
+    seed.snapshot(repository.id, "c1", {"same.md": sha("a"), "changed.md": sha("new"), "new.md": sha("n")})
+    seed.ledger(app.id, repository.id, {"same.md": sha("a"), "changed.md": sha("old"), "gone.md": sha("g")})
+
+    with store.transaction() as tx:
+        status = tx.watches.status(app.id, repository.id)
+        listed = tx.watches.statuses(app.id)
+
+    assert (status.files_total, status.files_delivered, status.files_pending) == (3, 1, 3)
+    assert status.snapshot_commit_sha == "c1"
+    assert listed == [status]
+
+
+def test_status_of_a_watch_never_scanned_has_nothing_pending(store):
+    with store.transaction() as tx:
+        app = tx.apps.add(new_app())
+        repository = tx.repositories.add(new_repository())
+        tx.watches.add(NewWatch(app.id, repository.id, None))
+        status = tx.watches.status(app.id, repository.id)
+
+    assert (status.files_total, status.files_pending, status.snapshot_commit_sha) == (0, 0, None)
+    assert status.repository == repository
+
+
+class _InMemorySeeder:
+    def __init__(self, store: InMemoryStore) -> None:
+        self._tables = store.tables
+
+    def snapshot(self, repository_id: str, commit: str, files: dict[str, bytes]) -> None:
+        self._tables.snapshots[repository_id] = (commit, dict(files))
+
+    def ledger(self, app_id: str, repository_id: str, files: dict[str, bytes]) -> None:
+        self._tables.ledger[(app_id, repository_id)] = dict(files)
+
+
+class _PostgresSeeder:
+    def __init__(self, url: str) -> None:
+        self._url = url
+
+    def snapshot(self, repository_id: str, commit: str, files: dict[str, bytes]) -> None:
+        with psycopg.connect(self._url) as connection:
+            connection.execute(
+                "INSERT INTO snapshots (repository_id, commit_sha, file_count, taken_at) VALUES (%s, %s, %s, now())",
+                (repository_id, commit, len(files)),
+            )
+            for path, digest in files.items():
+                connection.execute(
+                    "INSERT INTO snapshot_files (repository_id, path, blob_id, sha256, size, is_binary)"
+                    " VALUES (%s, %s, %s, %s, 1, false)",
+                    (repository_id, path, digest[:20], digest),
+                )
+
+    def ledger(self, app_id: str, repository_id: str, files: dict[str, bytes]) -> None:
+        with psycopg.connect(self._url) as connection:
+            for path, digest in files.items():
+                connection.execute(
+                    "INSERT INTO delivered_files (app_id, repository_id, path, sha256, delivered_at)"
+                    " VALUES (%s, %s, %s, %s, now())",
+                    (app_id, repository_id, path, digest),
+                )
