@@ -5,17 +5,21 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from chalice import Chalice, ConvertToMiddleware, Response
 
-from chalicelib import __version__, http, openapi, schemas, wiring
+from chalicelib import __version__, config, http, messages, openapi, schemas, wiring
 from chalicelib.domain.apps import App
 from chalicelib.observability import logger
-from chalicelib.services import access, health, onboarding, watching
+from chalicelib.services import access, health, onboarding, scanning, watching
 
 app = Chalice(app_name="docora")
 app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)))
 
 _STARTED = time.monotonic()
+_SCAN_QUEUE = config.queue_name_from_env("SCAN_QUEUE_NAME", config.Settings.scan_queue_name)
+scan_batch = BatchProcessor(event_type=EventType.SQS)
 
 
 @app.middleware("http")
@@ -76,9 +80,9 @@ def onboard_app():
 def register_repository():
     deps, calling_app = wiring.deps(), _calling_app()
     body = http.parse_body(app.current_request, schemas.RegisterRequest, max_bytes=deps.settings.max_request_bytes)
-    registered = watching.register(calling_app, watching.Registration(**body.model_dump()), deps=deps)
-    status = 201 if registered.created else 200
-    return http.json_response(http.watch_json(registered.status, now=datetime.now(UTC)), status)
+    now = datetime.now(UTC)
+    registered = watching.register(calling_app, watching.Registration(**body.model_dump()), now=now, deps=deps)
+    return http.json_response(http.watch_json(registered.status, now=now), 201 if registered.created else 200)
 
 
 @app.route("/api/repositories", methods=["GET"])
@@ -110,6 +114,22 @@ def replace_repository_token(repository_id):
     body = http.parse_body(app.current_request, schemas.TokenRequest, max_bytes=deps.settings.max_request_bytes)
     status = watching.replace_token(calling_app, repository_id, body.github_token, deps=deps)
     return http.json_response(http.watch_json(status, now=datetime.now(UTC)))
+
+
+# Partial batch failure needs ReportBatchItemFailures on the event source mapping, which Chalice
+# cannot set (aws/chalice#2029): .chalice/merge-template.json adds it. maximum_concurrency caps the
+# Postgres connections the consumer opens.
+@app.on_sqs_message(queue=_SCAN_QUEUE, batch_size=5, maximum_concurrency=5)
+def scan_repositories(event):
+    return process_partial_response(
+        event=event.to_dict(), record_handler=_scan_one, processor=scan_batch, context=event.context
+    )
+
+
+def _scan_one(record: SQSRecord) -> None:
+    request = messages.ScanRequested.from_json(record.body)
+    now = datetime.now(UTC)
+    scanning.scan_repository(request.repository_id, request.requested_at, now=now, deps=wiring.deps())
 
 
 def _calling_app() -> App:

@@ -97,6 +97,11 @@ class Settings:
         )
 
 
+def queue_name_from_env(variable: str, default: str, environ: Mapping[str, str] | None = None) -> str:
+    """A queue's name when app.py is imported: Chalice reads it to declare the SQS trigger at packaging time."""
+    return _Reader(os.environ if environ is None else environ).text(variable, default)
+
+
 def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:
     """DATABASE_URL alone, for tools such as the migration runner that need nothing else."""
     env = _Reader(os.environ if environ is None else environ)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any, ClassVar
 
 from chalicelib import errors
@@ -17,14 +18,17 @@ class ScanRequested:
     VERSION: ClassVar[int] = 1
 
     repository_id: str
+    # A scan that probed the head after this moment already covers the request.
+    requested_at: datetime
 
     def to_json(self) -> str:
-        return json.dumps({"type": self.TYPE, "version": self.VERSION, **asdict(self)}, separators=(",", ":"))
+        fields = {"repository_id": self.repository_id, "requested_at": self.requested_at.isoformat()}
+        return json.dumps({"type": self.TYPE, "version": self.VERSION, **fields}, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, body: str) -> ScanRequested:
         fields = _fields(body, cls.TYPE, cls.VERSION)
-        return cls(repository_id=_text(fields, "repository_id"))
+        return cls(repository_id=_text(fields, "repository_id"), requested_at=_moment(fields, "requested_at"))
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,16 @@ def _fields(body: str, expected_type: str, expected_version: int) -> dict[str, A
     if fields.get("version") != expected_version:
         raise errors.InvalidInput(f"{expected_type} version {fields.get('version')!r} is not supported")
     return fields
+
+
+def _moment(fields: dict[str, Any], name: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(_text(fields, name))
+    except ValueError:
+        raise errors.InvalidInput.field(name, "must be an ISO 8601 timestamp") from None
+    if moment.tzinfo is None:
+        raise errors.InvalidInput.field(name, "must carry a time zone")
+    return moment
 
 
 def _text(fields: dict[str, Any], name: str) -> str:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
+from typing import BinaryIO, Protocol
 
 from chalicelib.config import Settings
 from chalicelib.domain.apps import App, NewApp
+from chalicelib.domain.circuit_breaker import Circuit
 from chalicelib.domain.repositories import NewRepository, NewWatch, Repository, Watch, WatchStatus
+from chalicelib.domain.snapshots import FetchedTree, SkippedFile, SnapshotDelta, SnapshotFile
 
 
 class Apps(Protocol):
@@ -30,6 +34,16 @@ class Repositories(Protocol):
 
     def delete_if_unwatched(self, repository_id: str) -> bool: ...
 
+    def record_check(self, repository_id: str, *, checked_at: datetime) -> None:
+        """The head was probed at `checked_at`: the only write of a rescan that finds nothing new."""
+        ...
+
+    def record_success(self, repository_id: str, *, head: str) -> None:
+        """The head is snapshotted; the circuit closes."""
+        ...
+
+    def record_failure(self, repository_id: str, *, circuit: Circuit, error: str) -> None: ...
+
 
 class Watches(Protocol):
     def get(self, app_id: str, repository_id: str) -> Watch | None: ...
@@ -46,12 +60,44 @@ class Watches(Protocol):
 
     def statuses(self, app_id: str) -> list[WatchStatus]: ...
 
+    def of_repository(self, repository_id: str) -> list[Watch]: ...
+
+    def needing_delivery(self, repository_id: str) -> list[str]:
+        """The apps whose ledger differs from the repository's current snapshot, now marked pending."""
+        ...
+
+    def owe_sync_failed(self, repository_id: str, *, opened_at: datetime) -> list[str]:
+        """Record that every watching app is owed one sync_failed for this opening; return their ids."""
+        ...
+
+
+class Snapshots(Protocol):
+    def commit(self, repository_id: str) -> str | None: ...
+
+    def files(self, repository_id: str) -> dict[str, SnapshotFile]:
+        """The current snapshot's files by path; empty when the repository was never snapshotted."""
+        ...
+
+    def apply(
+        self,
+        repository_id: str,
+        *,
+        commit: str,
+        delta: SnapshotDelta,
+        file_count: int,
+        skipped: Iterable[SkippedFile],
+        taken_at: datetime,
+    ) -> None:
+        """Make `commit` the repository's snapshot by applying `delta` to the stored one."""
+        ...
+
 
 @dataclass(frozen=True)
 class Transaction:
     apps: Apps
     repositories: Repositories
     watches: Watches
+    snapshots: Snapshots
 
 
 class Store(Protocol):
@@ -60,6 +106,55 @@ class Store(Protocol):
     def ping(self) -> None:
         """Raise Unavailable when the database does not answer."""
         ...
+
+
+class GitRemote(Protocol):
+    """A git server over smart HTTP; failures are NotFound, Unprocessable (token) or Unavailable."""
+
+    def head(self, url: str, branch: str, token: str | None) -> str | None: ...
+
+    def fetch_tree(self, url: str, branch: str, token: str | None, cache_dir: str) -> FetchedTree: ...
+
+    def fetch_blobs(self, url: str, token: str | None, cache_dir: str, blob_ids: Iterable[str]) -> None: ...
+
+    def open_blob(self, cache_dir: str, blob_id: str) -> BinaryIO: ...
+
+    def ignore_filter(self, patterns: bytes) -> Callable[[bytes], bool]: ...
+
+
+class Contents(Protocol):
+    """File contents by SHA-256, written by the scan and read by delivery."""
+
+    def put_many(self, blobs: Iterable[tuple[str, bytes]]) -> int:
+        """Store each (sha256 hex, content) not stored yet; return how many were uploaded.
+
+        `blobs` is consumed lazily, so a caller can read contents one at a time.
+        """
+        ...
+
+    def open(self, sha256: str) -> BinaryIO:
+        """A stream of the content; NotFound when the bucket does not have it."""
+        ...
+
+    def ping(self) -> None: ...
+
+
+class Locks(Protocol):
+    def hold(self, name: str) -> AbstractContextManager[bool]:
+        """Hold `name` for as long as the block runs (renewed meanwhile); False when someone else holds it."""
+        ...
+
+    def ask_again(self, name: str, requested_at: datetime) -> None:
+        """Leave word for the holder of `name` that work was requested at `requested_at`."""
+        ...
+
+    def asked_again_since(self, name: str, since: datetime) -> datetime | None:
+        """The latest word left after `since`, if any; reading clears it."""
+        ...
+
+
+class DeliveryQueue(Protocol):
+    def request_delivery(self, app_id: str, repository_id: str, delay_seconds: int = 0) -> None: ...
 
 
 class Cipher(Protocol):
@@ -95,7 +190,7 @@ class GitHub(Protocol):
 
 
 class ScanQueue(Protocol):
-    def request_scan(self, repository_id: str) -> None: ...
+    def request_scan(self, repository_id: str, requested_at: datetime) -> None: ...
 
     def ping(self) -> None: ...
 
@@ -124,3 +219,7 @@ class Deps:
     scan_queue: ScanQueue
     rate_limiter: RateLimiter
     resolver: Resolver
+    git: GitRemote
+    contents: Contents
+    locks: Locks
+    delivery_queue: DeliveryQueue

@@ -10,11 +10,14 @@ from botocore.config import Config
 from chalicelib.adapters import redis_client
 from chalicelib.adapters.aes_cipher import AesGcmCipher
 from chalicelib.adapters.bcrypt_tokens import BcryptTokenHasher
+from chalicelib.adapters.git_dulwich import DulwichGit
 from chalicelib.adapters.github_rest import GitHubRest
 from chalicelib.adapters.postgres import PostgresStore
+from chalicelib.adapters.redis_locks import RedisLocks
 from chalicelib.adapters.redis_rate_limits import RedisRateLimiter
+from chalicelib.adapters.s3_contents import S3Contents
 from chalicelib.adapters.socket_resolver import SocketResolver
-from chalicelib.adapters.sqs_queues import SqsScanQueue
+from chalicelib.adapters.sqs_queues import SqsDeliveryQueue, SqsScanQueue
 from chalicelib.config import Settings
 from chalicelib.ports import Deps
 
@@ -28,13 +31,19 @@ def deps() -> Deps:
 
 
 def build(settings: Settings) -> Deps:
+    redis = redis_client.connect(settings.redis_url)
+    sqs = boto3.client("sqs", config=_AWS_CONFIG)
     return Deps(
         settings=settings,
         store=PostgresStore(settings.database_url),
         cipher=AesGcmCipher(settings.encryption_key),
         token_hasher=BcryptTokenHasher(),
         github=GitHubRest(settings.github_api_url),
-        scan_queue=SqsScanQueue(boto3.client("sqs", config=_AWS_CONFIG), settings.scan_queue_name),
-        rate_limiter=RedisRateLimiter(redis_client.connect(settings.redis_url)),
+        scan_queue=SqsScanQueue(sqs, settings.scan_queue_name),
+        rate_limiter=RedisRateLimiter(redis),
         resolver=SocketResolver(),
+        git=DulwichGit(),
+        contents=S3Contents(boto3.client("s3", config=_AWS_CONFIG), settings.content_bucket),
+        locks=RedisLocks(redis),
+        delivery_queue=SqsDeliveryQueue(sqs, settings.delivery_queue_name),
     )

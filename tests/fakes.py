@@ -6,14 +6,17 @@ Each one is held to the real adapter's behaviour by a contract test in tests/int
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+import io
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from chalicelib import errors
 from chalicelib.domain.apps import App, NewApp
+from chalicelib.domain.circuit_breaker import Circuit
 from chalicelib.domain.repositories import NewRepository, NewWatch, Repository, Watch, WatchStatus
+from chalicelib.domain.snapshots import SkippedFile, SnapshotDelta, SnapshotFile
 from chalicelib.ports import GitHubRepository, Transaction
 
 
@@ -28,6 +31,8 @@ class _Tables:
     watches: dict[tuple[str, str], Watch] = field(default_factory=dict)
     snapshots: dict[str, tuple[str, dict[str, bytes]]] = field(default_factory=dict)
     ledger: dict[tuple[str, str], dict[str, bytes]] = field(default_factory=dict)
+    snapshot_files: dict[str, dict[str, SnapshotFile]] = field(default_factory=dict)
+    sync_failed_owed: set[tuple[str, str]] = field(default_factory=set)
 
 
 class InMemoryApps:
@@ -97,7 +102,26 @@ class InMemoryRepositories:
             return False
         del self._tables.repositories[repository_id]
         self._tables.snapshots.pop(repository_id, None)
+        self._tables.snapshot_files.pop(repository_id, None)
         return True
+
+    def record_check(self, repository_id: str, *, checked_at: datetime) -> None:
+        self._update(repository_id, last_checked_at=checked_at)
+
+    def record_success(self, repository_id: str, *, head: str) -> None:
+        self._update(repository_id, last_head=head, consecutive_failures=0, circuit_open_until=None, last_error=None)
+
+    def record_failure(self, repository_id: str, *, circuit: Circuit, error: str) -> None:
+        self._update(
+            repository_id,
+            consecutive_failures=circuit.consecutive_failures,
+            circuit_open_until=circuit.open_until,
+            last_error=error,
+        )
+
+    def _update(self, repository_id: str, **changes: object) -> None:
+        if repository_id in self._tables.repositories:
+            self._tables.repositories[repository_id] = replace(self._tables.repositories[repository_id], **changes)
 
 
 class InMemoryWatches:
@@ -141,6 +165,25 @@ class InMemoryWatches:
         watches = [w for (owner, _), w in self._tables.watches.items() if owner == app_id]
         return [self._status(w) for w in sorted(watches, key=lambda w: (w.created_at, w.repository_id))]
 
+    def of_repository(self, repository_id: str) -> list[Watch]:
+        watches = [w for (_, repo), w in self._tables.watches.items() if repo == repository_id]
+        return sorted(watches, key=lambda w: (w.created_at, w.app_id))
+
+    def needing_delivery(self, repository_id: str) -> list[str]:
+        _, files = self._tables.snapshots.get(repository_id, (None, {}))
+        needing = []
+        for watch in self.of_repository(repository_id):
+            if self._tables.ledger.get((watch.app_id, repository_id), {}) != files:
+                status = watch.status if watch.status == "syncing" else "pending"
+                self._tables.watches[(watch.app_id, repository_id)] = replace(watch, status=status)
+                needing.append(watch.app_id)
+        return sorted(needing)
+
+    def owe_sync_failed(self, repository_id: str, *, opened_at: datetime) -> list[str]:
+        owed = [watch.app_id for watch in self.of_repository(repository_id)]
+        self._tables.sync_failed_owed.update((app_id, repository_id) for app_id in owed)
+        return sorted(owed)
+
     def _status(self, watch: Watch) -> WatchStatus:
         commit, files = self._tables.snapshots.get(watch.repository_id, (None, {}))
         ledger = self._tables.ledger.get((watch.app_id, watch.repository_id), {})
@@ -156,6 +199,39 @@ class InMemoryWatches:
         )
 
 
+class InMemorySnapshots:
+    """Snapshots kept as whole files; `tables.snapshots` mirrors them as path -> sha256 for the status view."""
+
+    def __init__(self, tables: _Tables) -> None:
+        self._tables = tables
+
+    def commit(self, repository_id: str) -> str | None:
+        return self._tables.snapshots.get(repository_id, (None, {}))[0]
+
+    def files(self, repository_id: str) -> dict[str, SnapshotFile]:
+        return dict(self._tables.snapshot_files.get(repository_id, {}))
+
+    def apply(
+        self,
+        repository_id: str,
+        *,
+        commit: str,
+        delta: SnapshotDelta,
+        file_count: int,
+        skipped: Iterable[SkippedFile],
+        taken_at: datetime,
+    ) -> None:
+        files = self._tables.snapshot_files.setdefault(repository_id, {})
+        for path in delta.removed:
+            files.pop(path, None)
+        for file in delta.written:
+            if file.path in files:
+                raise errors.Conflict(f"{file.path} is already in the snapshot")  # the primary key would refuse it
+            files[file.path] = file
+        assert len(files) == file_count, "the delta does not lead to the announced snapshot"
+        self._tables.snapshots[repository_id] = (commit, {path: f.sha256 for path, f in files.items()})
+
+
 class InMemoryStore:
     def __init__(self) -> None:
         self.tables = _Tables()
@@ -169,6 +245,7 @@ class InMemoryStore:
                 apps=InMemoryApps(self.tables),
                 repositories=InMemoryRepositories(self.tables),
                 watches=InMemoryWatches(self.tables),
+                snapshots=InMemorySnapshots(self.tables),
             )
         except BaseException:
             self.tables.__dict__.update(saved.__dict__)  # roll back, like Postgres would
@@ -212,12 +289,14 @@ class StaticGitHub:
 class RecordingScanQueue:
     def __init__(self) -> None:
         self.requested: list[str] = []
+        self.requested_at: list[datetime] = []
         self.available = True
 
-    def request_scan(self, repository_id: str) -> None:
+    def request_scan(self, repository_id: str, requested_at: datetime) -> None:
         if not self.available:
             raise errors.Unavailable("queue docora-scan is not available")
         self.requested.append(repository_id)
+        self.requested_at.append(requested_at)
 
     def ping(self) -> None:
         if not self.available:
@@ -248,3 +327,59 @@ class StaticResolver:
 
     def addresses(self, host: str) -> list[str]:
         return list(self.table.get(host, []))
+
+
+class RecordingDeliveryQueue:
+    def __init__(self) -> None:
+        self.requested: list[tuple[str, str, int]] = []
+
+    def request_delivery(self, app_id: str, repository_id: str, delay_seconds: int = 0) -> None:
+        self.requested.append((app_id, repository_id, delay_seconds))
+
+
+class InMemoryContents:
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def put_many(self, blobs: Iterable[tuple[str, bytes]]) -> int:
+        uploaded = 0
+        for sha256, content in blobs:
+            if sha256 not in self.objects:
+                self.objects[sha256] = content
+                uploaded += 1
+        return uploaded
+
+    def open(self, sha256: str) -> io.BytesIO:
+        if sha256 not in self.objects:
+            raise errors.NotFound(f"content {sha256} is not in the bucket")
+        return io.BytesIO(self.objects[sha256])
+
+    def ping(self) -> None:
+        return None
+
+
+class InMemoryLocks:
+    """Locks for one process: taken or not, with word left for their holder."""
+
+    def __init__(self) -> None:
+        self.held: set[str] = set()
+        self.asked: dict[str, datetime] = {}
+
+    @contextmanager
+    def hold(self, name: str) -> Iterator[bool]:
+        if name in self.held:
+            yield False
+            return
+        self.held.add(name)
+        try:
+            yield True
+        finally:
+            self.held.discard(name)
+
+    def ask_again(self, name: str, requested_at: datetime) -> None:
+        if requested_at > self.asked.get(name, requested_at - timedelta(seconds=1)):
+            self.asked[name] = requested_at
+
+    def asked_again_since(self, name: str, since: datetime) -> datetime | None:
+        asked = self.asked.pop(name, None)
+        return asked if asked is not None and asked > since else None

@@ -6,18 +6,10 @@
 - `fetch_blobs` asks for blobs by id in one request that names no commit we have: with "have" lines the server
   would treat the blobs as already ours and send an empty pack (§2.3).
 
-Everything crossing this module is str, bytes or the dataclasses below; no dulwich type leaks. The token travels
-only as `Authorization: Basic base64("x-access-token:<token>")`, which GitHub accepts for git over HTTPS, scoped by
-dulwich to the remote's origin; it is never put in a URL, a git config or any file in the cache.
-
-The port the services need (for ports.py; TreeEntry and FetchedTree belong there too):
-
-    class GitRemote(Protocol):
-        def head(self, url: str, branch: str, token: str | None) -> str | None: ...
-        def fetch_tree(self, url: str, branch: str, token: str | None, cache_dir: str) -> FetchedTree: ...
-        def fetch_blobs(self, url: str, token: str | None, cache_dir: str, blob_ids: Iterable[str]) -> None: ...
-        def open_blob(self, cache_dir: str, blob_id: str) -> BinaryIO: ...
-        def ignore_filter(self, patterns: bytes) -> Callable[[str | bytes], bool]: ...
+Everything crossing this module is str, bytes or the dataclasses of domain.snapshots; no dulwich type leaks.
+The token travels only as `Authorization: Basic base64("x-access-token:<token>")`, which GitHub accepts for git
+over HTTPS, scoped by dulwich to the remote's origin; it is never put in a URL, a git config or any file in the
+cache.
 """
 
 from __future__ import annotations
@@ -27,7 +19,6 @@ import re
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
@@ -43,6 +34,7 @@ from dulwich.repo import Repo
 from chalicelib import errors
 from chalicelib.adapters.git_cache import CACHE_DAMAGE, CacheFolders, remote_name
 from chalicelib.domain.git_refs import check_branch_name
+from chalicelib.domain.snapshots import FetchedTree, TreeEntry
 
 DOCORAIGNORE = b".docoraignore"
 _NO_REPOSITORY = "repository not found"
@@ -54,20 +46,6 @@ _OBJECT_ID = re.compile(r"[0-9a-f]{40}")
 # Anything else could split the header, and http.client would echo the token in its error message.
 _HEADER_SAFE_TOKEN = re.compile(r"[\x21-\x7e]+")
 _UPLOAD_PACK = "git-upload-pack"
-
-
-@dataclass(frozen=True, slots=True)
-class TreeEntry:
-    path: bytes  # as git stores it: usually UTF-8, but git does not require it
-    mode: int  # 0o100644 or 0o100755 (or a historic regular-file mode such as 0o100664)
-    blob_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class FetchedTree:
-    commit: str
-    entries: list[TreeEntry]  # regular files only: no symlinks, no submodules
-    docoraignore: bytes | None  # the root .docoraignore, when the tree has one
 
 
 class DulwichGit:

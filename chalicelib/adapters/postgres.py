@@ -10,6 +10,7 @@ import psycopg
 from chalicelib import errors
 from chalicelib.adapters.postgres_apps import PostgresApps
 from chalicelib.adapters.postgres_repositories import PostgresRepositories
+from chalicelib.adapters.postgres_snapshots import PostgresSnapshots
 from chalicelib.adapters.postgres_watches import PostgresWatches
 from chalicelib.ports import Transaction
 
@@ -29,6 +30,7 @@ class PostgresStore:
                 apps=PostgresApps(connection),
                 repositories=PostgresRepositories(connection),
                 watches=PostgresWatches(connection),
+                snapshots=PostgresSnapshots(connection),
             )
 
     def ping(self) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import psycopg
 from psycopg.rows import class_row
 
+from chalicelib.domain.circuit_breaker import Circuit
 from chalicelib.domain.repositories import NewRepository, Repository
 
 # ON CONFLICT DO UPDATE (a no-op update) so RETURNING yields the existing row when two apps
@@ -35,6 +38,17 @@ _DELETE_IF_UNWATCHED = """
      WHERE r.id = %(id)s
        AND NOT EXISTS (SELECT 1 FROM watches w WHERE w.repository_id = r.id)
 """
+_RECORD_CHECK = "UPDATE repositories SET last_checked_at = %(checked_at)s WHERE id = %(id)s"
+_RECORD_SUCCESS = """
+    UPDATE repositories
+       SET last_head = %(head)s, consecutive_failures = 0, circuit_open_until = NULL, last_error = NULL
+     WHERE id = %(id)s
+"""
+_RECORD_FAILURE = """
+    UPDATE repositories
+       SET consecutive_failures = %(failures)s, circuit_open_until = %(open_until)s, last_error = %(error)s
+     WHERE id = %(id)s
+"""
 
 
 class PostgresRepositories:
@@ -55,3 +69,18 @@ class PostgresRepositories:
 
     def delete_if_unwatched(self, repository_id: str) -> bool:
         return self._connection.execute(_DELETE_IF_UNWATCHED, {"id": repository_id}).rowcount == 1
+
+    def record_check(self, repository_id: str, *, checked_at: datetime) -> None:
+        self._connection.execute(_RECORD_CHECK, {"id": repository_id, "checked_at": checked_at})
+
+    def record_success(self, repository_id: str, *, head: str) -> None:
+        self._connection.execute(_RECORD_SUCCESS, {"id": repository_id, "head": head})
+
+    def record_failure(self, repository_id: str, *, circuit: Circuit, error: str) -> None:
+        params = {
+            "id": repository_id,
+            "failures": circuit.consecutive_failures,
+            "open_until": circuit.open_until,
+            "error": error,
+        }
+        self._connection.execute(_RECORD_FAILURE, params)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -25,6 +26,35 @@ _DELETE = "DELETE FROM watches WHERE app_id = %(app_id)s AND repository_id = %(r
 _SET_TOKEN = """
     UPDATE watches SET github_token_encrypted = %(token)s, updated_at = now()
      WHERE app_id = %(app_id)s AND repository_id = %(repository_id)s
+"""
+_SELECT_OF_REPOSITORY = """
+    SELECT app_id, repository_id, github_token_encrypted, status, attempts, last_error,
+           next_attempt_at, last_commit_sha, last_synced_at, created_at
+      FROM watches
+     WHERE repository_id = %(repository_id)s
+     ORDER BY created_at, app_id
+"""
+# A watch needs delivery when the snapshot has a file its ledger lacks (or holds at another sha), or its
+# ledger has a path the snapshot no longer has. A running delivery keeps its `syncing` status.
+_MARK_NEEDING_DELIVERY = """
+    UPDATE watches w
+       SET status = CASE WHEN w.status = 'syncing' THEN w.status ELSE 'pending' END, updated_at = now()
+     WHERE w.repository_id = %(repository_id)s
+       AND (EXISTS (SELECT 1
+                      FROM snapshot_files f
+                      LEFT JOIN delivered_files d
+                        ON d.app_id = w.app_id AND d.repository_id = f.repository_id AND d.path = f.path
+                     WHERE f.repository_id = w.repository_id AND (d.sha256 IS DISTINCT FROM f.sha256))
+            OR EXISTS (SELECT 1
+                         FROM delivered_files d
+                         LEFT JOIN snapshot_files f ON f.repository_id = d.repository_id AND f.path = d.path
+                        WHERE d.app_id = w.app_id AND d.repository_id = w.repository_id AND f.path IS NULL))
+    RETURNING w.app_id
+"""
+_OWE_SYNC_FAILED = """
+    UPDATE watches SET sync_failed_pending_at = %(opened_at)s, updated_at = now()
+     WHERE repository_id = %(repository_id)s
+    RETURNING app_id
 """
 # Delivered: ledger rows that match the snapshot (same path and sha256). Pending: snapshot files the
 # app lacks or holds at another sha, plus ledger paths the snapshot no longer has (deletes to send).
@@ -83,6 +113,17 @@ class PostgresWatches:
 
     def statuses(self, app_id: str) -> list[WatchStatus]:
         return self._statuses(app_id, None)
+
+    def of_repository(self, repository_id: str) -> list[Watch]:
+        return self._cursor.execute(_SELECT_OF_REPOSITORY, {"repository_id": repository_id}).fetchall()
+
+    def needing_delivery(self, repository_id: str) -> list[str]:
+        rows = self._connection.execute(_MARK_NEEDING_DELIVERY, {"repository_id": repository_id}).fetchall()
+        return sorted(app_id for (app_id,) in rows)
+
+    def owe_sync_failed(self, repository_id: str, *, opened_at: datetime) -> list[str]:
+        params = {"repository_id": repository_id, "opened_at": opened_at}
+        return sorted(app_id for (app_id,) in self._connection.execute(_OWE_SYNC_FAILED, params).fetchall())
 
     def _statuses(self, app_id: str, repository_id: str | None) -> list[WatchStatus]:
         with self._connection.cursor(row_factory=dict_row) as cursor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -33,8 +34,8 @@ class SqsQueue:
 
 
 class SqsScanQueue(SqsQueue):
-    def request_scan(self, repository_id: str) -> None:
-        self.send(ScanRequested(repository_id).to_json())
+    def request_scan(self, repository_id: str, requested_at: datetime) -> None:
+        self.send(ScanRequested(repository_id, requested_at).to_json())
 
 
 class SqsDeliveryQueue(SqsQueue):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from chalicelib import errors
 from chalicelib.domain import git_refs, github_urls, tokens
@@ -27,7 +28,7 @@ class Registered:
     created: bool
 
 
-def register(app: App, request: Registration, *, deps: Deps) -> Registered:
+def register(app: App, request: Registration, *, now: datetime, deps: Deps) -> Registered:
     """Watch a repository: checked against GitHub first, idempotent per app, first scan requested at once."""
     url = github_urls.parse_github_url(request.github_url)
     token = _checked_token(request.github_token)
@@ -46,7 +47,7 @@ def register(app: App, request: Registration, *, deps: Deps) -> Registered:
         status = tx.watches.status(app.id, repository.id)
     assert status is not None  # the watch exists inside the transaction that just read it
     if created:
-        _request_scan(repository.id, deps=deps)
+        _request_scan(repository.id, now=now, deps=deps)
     return Registered(status=status, created=created)
 
 
@@ -88,9 +89,9 @@ def _checked_token(token: str | None) -> str | None:
     return None if token is None else github_urls.check_github_token(token)
 
 
-def _request_scan(repository_id: str, *, deps: Deps) -> None:
+def _request_scan(repository_id: str, *, now: datetime, deps: Deps) -> None:
     try:
-        deps.scan_queue.request_scan(repository_id)
+        deps.scan_queue.request_scan(repository_id, now)
     except errors.Unavailable:
         # The watch is stored; the sweep scans repositories that were never checked, so the
         # registration stands rather than failing after it was committed.

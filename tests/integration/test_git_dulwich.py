@@ -15,7 +15,8 @@ import pytest
 
 from chalicelib import errors
 from chalicelib.adapters.git_cache import MARKER
-from chalicelib.adapters.git_dulwich import DulwichGit, FetchedTree, TreeEntry
+from chalicelib.adapters.git_dulwich import DulwichGit
+from chalicelib.domain.snapshots import FetchedTree, TreeEntry
 from tests.gitserver import GitServer, TestRepo
 
 TOKEN = "ghs_" + "S3cr3tT0ken" * 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 
 import boto3
 import pytest
@@ -15,6 +16,8 @@ from chalicelib.adapters.redis_rate_limits import RedisRateLimiter
 from chalicelib.adapters.sqs_queues import SqsScanQueue
 from chalicelib.messages import ScanRequested
 from tests.fakes import CountingRateLimiter, RecordingScanQueue
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(params=["counting", "redis"])
@@ -89,7 +92,7 @@ def scan_queue(request):
 def test_a_scan_request_reaches_the_queue(scan_queue):
     queue, received = scan_queue
 
-    queue.request_scan("repo_0123456789abcdef01234567")
+    queue.request_scan("repo_0123456789abcdef01234567", NOW)
     queue.ping()
 
     assert received() == ["repo_0123456789abcdef01234567"]
@@ -99,21 +102,24 @@ def test_a_missing_queue_is_unavailable(sqs):
     queue = SqsScanQueue(sqs, "no-such-queue")
 
     with pytest.raises(errors.Unavailable, match="no-such-queue"):
-        queue.request_scan("repo_0123456789abcdef01234567")
+        queue.request_scan("repo_0123456789abcdef01234567", NOW)
     with pytest.raises(errors.Unavailable):
         queue.ping()
 
 
 def test_scan_messages_carry_type_and_version():
-    body = json.loads(ScanRequested("repo_x").to_json())
+    message = ScanRequested("repo_x", NOW)
+    body = json.loads(message.to_json())
 
-    assert body == {"type": "scan_requested", "version": 1, "repository_id": "repo_x"}
+    assert body == {"type": "scan_requested", "version": 1, "repository_id": "repo_x", "requested_at": NOW.isoformat()}
+    assert ScanRequested.from_json(message.to_json()) == message
 
 
 @pytest.mark.parametrize(
     "body",
     ["not json", "[]", '{"type":"other","version":1}', '{"type":"scan_requested","version":2,"repository_id":"r"}',
-     '{"type":"scan_requested","version":1}'],
+     '{"type":"scan_requested","version":1}', '{"type":"scan_requested","version":1,"repository_id":"r"}',
+     '{"type":"scan_requested","version":1,"repository_id":"r","requested_at":"2026-01-01T00:00:00"}'],
 )  # fmt: skip
 def test_malformed_scan_messages_are_invalid_input(body):
     with pytest.raises(errors.InvalidInput):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -10,8 +11,12 @@ import pytest
 from chalicelib import errors
 from chalicelib.domain import tokens
 from chalicelib.domain.apps import NewApp
+from chalicelib.domain.circuit_breaker import Circuit
 from chalicelib.domain.repositories import NewRepository, NewWatch
+from chalicelib.domain.snapshots import SnapshotFile, snapshot_delta
 from tests.fakes import InMemoryStore
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(params=["in_memory", "postgres"])
@@ -158,6 +163,68 @@ def test_status_of_a_watch_never_scanned_has_nothing_pending(store):
 
     assert (status.files_total, status.files_pending, status.snapshot_commit_sha) == (0, 0, None)
     assert status.repository == repository
+
+
+def snapshot_file(path: str, content: str) -> SnapshotFile:
+    return SnapshotFile(
+        path, hashlib.sha1(content.encode(), usedforsecurity=False).hexdigest(), sha(content), len(content), False
+    )
+
+
+def test_a_snapshot_is_applied_as_a_delta_and_read_back(store):
+    with store.transaction() as tx:
+        repository = tx.repositories.add(new_repository())
+    first = [snapshot_file("a.md", "a"), snapshot_file("b.md", "b")]
+    second = [snapshot_file("a.md", "a2"), snapshot_file("c.md", "c")]
+
+    with store.transaction() as tx:
+        assert tx.snapshots.files(repository.id) == {} and tx.snapshots.commit(repository.id) is None
+        delta = snapshot_delta({}, first)
+        tx.snapshots.apply(repository.id, commit="c1", delta=delta, file_count=2, skipped=[], taken_at=NOW)
+    with store.transaction() as tx:
+        delta = snapshot_delta(tx.snapshots.files(repository.id), second)
+        tx.snapshots.apply(repository.id, commit="c2", delta=delta, file_count=2, skipped=[], taken_at=NOW)
+    with store.transaction() as tx:
+        files, commit = tx.snapshots.files(repository.id), tx.snapshots.commit(repository.id)
+
+    assert commit == "c2"
+    assert files == {file.path: file for file in second}
+
+
+def test_watches_needing_delivery_are_those_whose_ledger_differs(backend):
+    store, seed = backend
+    with store.transaction() as tx:
+        behind, current = tx.apps.add(new_app(b"1" * 32)), tx.apps.add(new_app(b"2" * 32))
+        repository = tx.repositories.add(new_repository())
+        tx.watches.add(NewWatch(behind.id, repository.id, None))
+        tx.watches.add(NewWatch(current.id, repository.id, None))
+    seed.snapshot(repository.id, "c1", {"a.md": sha("a")})
+    seed.ledger(current.id, repository.id, {"a.md": sha("a")})
+
+    with store.transaction() as tx:
+        needing = tx.watches.needing_delivery(repository.id)
+        owed = tx.watches.owe_sync_failed(repository.id, opened_at=NOW)
+        watches = tx.watches.of_repository(repository.id)
+
+    assert needing == [behind.id]
+    assert owed == sorted([behind.id, current.id])
+    assert {watch.app_id for watch in watches} == {behind.id, current.id}
+
+
+def test_checks_successes_and_failures_are_recorded_on_the_repository(store):
+    with store.transaction() as tx:
+        repository = tx.repositories.add(new_repository())
+        tx.repositories.record_check(repository.id, checked_at=NOW)
+        tx.repositories.record_failure(repository.id, circuit=Circuit(5, NOW), error="repository not found")
+    with store.transaction() as tx:
+        failed = tx.repositories.get(repository.id)
+        tx.repositories.record_success(repository.id, head="c9")
+        recovered = tx.repositories.get(repository.id)
+
+    assert (failed.last_checked_at, failed.consecutive_failures, failed.circuit_open_until) == (NOW, 5, NOW)
+    assert failed.last_error == "repository not found"
+    assert (recovered.last_head, recovered.consecutive_failures, recovered.circuit_open_until) == ("c9", 0, None)
+    assert recovered.last_error is None
 
 
 class _InMemorySeeder:

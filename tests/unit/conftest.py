@@ -13,7 +13,16 @@ from chalicelib.adapters.aes_cipher import AesGcmCipher
 from chalicelib.adapters.bcrypt_tokens import BcryptTokenHasher
 from chalicelib.ports import Deps
 from tests.conftest import TEST_ADMIN_API_KEY, make_settings
-from tests.fakes import CountingRateLimiter, InMemoryStore, RecordingScanQueue, StaticGitHub, StaticResolver
+from tests.fakes import (
+    CountingRateLimiter,
+    InMemoryContents,
+    InMemoryLocks,
+    InMemoryStore,
+    RecordingDeliveryQueue,
+    RecordingScanQueue,
+    StaticGitHub,
+    StaticResolver,
+)
 
 PUBLIC_IP = "93.184.216.34"
 
@@ -29,6 +38,10 @@ def fake_deps(**settings: object) -> Deps:
         scan_queue=RecordingScanQueue(),
         rate_limiter=CountingRateLimiter(),
         resolver=StaticResolver({"receiver.example.com": [PUBLIC_IP]}),
+        git=None,  # type: ignore[arg-type]  # unit tests do not fetch; the scan is tested on a real git server
+        contents=InMemoryContents(),
+        locks=InMemoryLocks(),
+        delivery_queue=RecordingDeliveryQueue(),
     )
 
 

@@ -212,3 +212,18 @@ def test_openapi_lists_every_route_and_docs_need_no_internet(client):
     assert page.status_code == 200
     assert "openapi.json" in page.body.decode()
     assert "http://" not in page.body.decode() and "https://" not in page.body.decode()
+
+
+def test_the_deployment_turns_on_partial_batch_failure_for_every_consumer():
+    # Without ReportBatchItemFailures a returned batchItemFailures list is ignored and failed
+    # messages are deleted (aws/chalice#2029).
+    import app
+
+    resources = json.loads(MERGE_TEMPLATE.read_text())["Resources"]
+    consumers = [source.name for source in app.app.event_sources if hasattr(source, "queue")]
+
+    assert consumers
+    for name in consumers:
+        logical = "".join(part.title() for part in name.split("_"))
+        event = resources[logical]["Properties"]["Events"][f"{logical}SqsEventSource"]
+        assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]

@@ -1,0 +1,71 @@
+"""File contents in S3 under their SHA-256: uploaded once by the scan, streamed by delivery."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any, BinaryIO
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib import errors
+
+_PREFIX = "sha256/"
+
+
+class S3Contents:
+    def __init__(self, client: Any, bucket: str, *, workers: int = 8) -> None:
+        """`workers` uploads run at once: one object per request makes a first scan round-trip bound."""
+        self._client = client
+        self._bucket = bucket
+        self._workers = workers
+
+    def put_many(self, blobs: Iterable[tuple[str, bytes]]) -> int:
+        uploaded = 0
+        in_flight: list[Future[bool]] = []
+        with _translated(), ThreadPoolExecutor(self._workers, thread_name_prefix="s3-put") as pool:
+            for sha256, content in blobs:
+                in_flight.append(pool.submit(self._put_if_absent, sha256, content))
+                # Bounded, so at most about two contents per worker are held in memory.
+                while len(in_flight) >= 2 * self._workers:
+                    uploaded += in_flight.pop(0).result()
+            uploaded += sum(future.result() for future in in_flight)
+        return uploaded
+
+    def open(self, sha256: str) -> BinaryIO:
+        """A stream of the content; read it in pieces to keep memory flat."""
+        with _translated():
+            try:
+                return self._client.get_object(Bucket=self._bucket, Key=_PREFIX + sha256)["Body"]
+            except ClientError as error:
+                if _status(error) == 404:
+                    raise errors.NotFound(f"content {sha256} is not in the bucket") from error
+                raise
+
+    def ping(self) -> None:
+        with _translated():
+            self._client.head_bucket(Bucket=self._bucket)
+
+    def _put_if_absent(self, sha256: str, content: bytes) -> bool:
+        key = _PREFIX + sha256
+        try:
+            self._client.head_object(Bucket=self._bucket, Key=key)
+            return False
+        except ClientError as error:
+            if _status(error) != 404:
+                raise
+        self._client.put_object(Bucket=self._bucket, Key=key, Body=content)
+        return True
+
+
+def _status(error: ClientError) -> int | None:
+    return error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except (BotoCoreError, ClientError) as error:
+        raise errors.Unavailable("the content bucket is not available") from error

@@ -1,0 +1,175 @@
+"""Scanning a repository: probe the head, fetch trees then new blobs, snapshot, store, fan out to watches."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import ParamSpec, TypeVar
+
+from chalicelib import errors
+from chalicelib.domain import circuit_breaker, snapshots
+from chalicelib.domain.binary_detection import TextCheck
+from chalicelib.domain.repositories import Repository, Watch
+from chalicelib.domain.snapshots import BlobFacts, SnapshotFile
+from chalicelib.ports import Deps
+
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+_READ_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    outcome: str  # scanned, unchanged, busy, skipped, failed
+    commit: str | None = None
+    deliveries: int = 0
+    blobs_read: int = 0
+
+
+class GitFailure(errors.ServiceError):
+    """The repository could not be read. It counts toward the circuit breaker rather than being retried."""
+
+
+def scan_repository(repository_id: str, requested_at: datetime, *, now: datetime, deps: Deps) -> ScanResult:
+    """Scan unless a scan that probed the head after the request already covered it.
+
+    One scan runs at a time per repository. A request that finds the lock taken leaves word first and
+    tries the lock second, and the holder reads the word after letting go; so either the holder sees
+    the word and queues one more scan, or the request gets the lock itself. Nothing is lost, and a
+    burst of requests costs one scan.
+    """
+    lock = f"scan:{repository_id}"
+    deps.locks.ask_again(lock, requested_at)
+    with deps.locks.hold(lock) as held:
+        if not held:
+            return ScanResult("busy")
+        result = _scan_if_needed(repository_id, requested_at, now=now, deps=deps)
+    later = deps.locks.asked_again_since(lock, now)
+    if later is not None:
+        deps.scan_queue.request_scan(repository_id, later)
+    return result
+
+
+def _scan_if_needed(repository_id: str, requested_at: datetime, *, now: datetime, deps: Deps) -> ScanResult:
+    with deps.store.transaction() as tx:
+        repository = tx.repositories.get(repository_id)
+        watches = tx.watches.of_repository(repository_id)
+        previous = tx.snapshots.files(repository_id)
+        last_commit = tx.snapshots.commit(repository_id)
+    if repository is None or not watches:
+        return ScanResult("skipped")
+    if repository.last_checked_at is not None and repository.last_checked_at >= requested_at:
+        return ScanResult("skipped")
+    circuit = circuit_breaker.Circuit(repository.consecutive_failures, repository.circuit_open_until)
+    if circuit.is_open(now):
+        return ScanResult("skipped")
+    try:
+        return _scan(repository, watches, previous, last_commit, now=now, deps=deps)
+    except GitFailure as failure:
+        _record_failure(repository, circuit, str(failure), now=now, deps=deps)
+        return ScanResult("failed")
+
+
+def _scan(
+    repository: Repository,
+    watches: list[Watch],
+    previous: dict[str, SnapshotFile],
+    last_commit: str | None,
+    *,
+    now: datetime,
+    deps: Deps,
+) -> ScanResult:
+    token = _github_token(watches, deps=deps)
+    url = f"{deps.settings.git_base_url}/{repository.owner}/{repository.name}.git"
+    head = _git(deps.git.head, url, repository.branch, token)
+    if head is None:
+        raise GitFailure(f"branch {repository.branch} not found")
+    with deps.store.transaction() as tx:
+        tx.repositories.record_check(repository.id, checked_at=now)
+        if head == last_commit and repository.consecutive_failures:
+            tx.repositories.record_success(repository.id, head=head)
+    if head == last_commit:
+        return ScanResult("unchanged", head, deliveries=_fan_out(repository.id, deps=deps))
+    cache_dir = os.path.join(deps.settings.ephemeral_dir, repository.id)
+    tree = _git(deps.git.fetch_tree, url, repository.branch, token, cache_dir)
+    is_ignored = deps.git.ignore_filter(tree.docoraignore) if tree.docoraignore is not None else None
+    selection = snapshots.select_files(tree.entries, is_ignored)
+    facts = snapshots.blob_facts(previous.values())
+    unknown = sorted(snapshots.unknown_blobs(selection, facts))
+    if unknown:
+        _git(deps.git.fetch_blobs, url, token, cache_dir, unknown)
+        deps.contents.put_many(_read_blobs(unknown, cache_dir, facts, deps=deps))
+    files, skipped = snapshots.build_snapshot(selection, facts, max_file_bytes=deps.settings.max_file_bytes)
+    delta = snapshots.snapshot_delta(previous, files)
+    with deps.store.transaction() as tx:
+        tx.snapshots.apply(
+            repository.id, commit=tree.commit, delta=delta, file_count=len(files), skipped=skipped, taken_at=now
+        )
+        tx.repositories.record_success(repository.id, head=tree.commit)
+    deliveries = _fan_out(repository.id, deps=deps)
+    return ScanResult("scanned", tree.commit, deliveries=deliveries, blobs_read=len(unknown))
+
+
+def _read_blobs(
+    blob_ids: list[str], cache_dir: str, facts: dict[str, BlobFacts], *, deps: Deps
+) -> Iterator[tuple[str, bytes]]:
+    """Learn each new blob's facts and hand its content on for upload, one blob in memory at a time."""
+    for blob_id in blob_ids:
+        with deps.git.open_blob(cache_dir, blob_id) as stream:
+            digest, check, size = hashlib.sha256(), TextCheck(), 0
+            while chunk := stream.read(_READ_BYTES):
+                digest.update(chunk)
+                check.feed(chunk)
+                size += len(chunk)
+            facts[blob_id] = BlobFacts(digest.digest(), size, is_binary=not check.is_text())
+            if size <= deps.settings.max_file_bytes:
+                stream.seek(0)
+                yield digest.hexdigest(), stream.read()
+
+
+def _fan_out(repository_id: str, *, deps: Deps) -> int:
+    """After the snapshot is committed: one delivery request per watch whose ledger differs from it."""
+    with deps.store.transaction() as tx:
+        app_ids = tx.watches.needing_delivery(repository_id)
+    for app_id in app_ids:
+        deps.delivery_queue.request_delivery(app_id, repository_id)
+    return len(app_ids)
+
+
+def _record_failure(
+    repository: Repository, circuit: circuit_breaker.Circuit, error: str, *, now: datetime, deps: Deps
+) -> None:
+    cooldown = timedelta(milliseconds=deps.settings.circuit_breaker_cooldown_ms)
+    after = circuit_breaker.after_failure(
+        circuit, now=now, threshold=deps.settings.circuit_breaker_threshold, cooldown=cooldown
+    )
+    with deps.store.transaction() as tx:
+        tx.repositories.record_failure(repository.id, circuit=after.circuit, error=error)
+        owed = tx.watches.owe_sync_failed(repository.id, opened_at=now) if after.opened else []
+    logger.warning("scan failed", extra={"repository_id": repository.id, "error": error, "opened": after.opened})
+    # sync_failed goes out through the delivery consumer like every other webhook, so it is signed,
+    # retried and logged the same way, and never waits behind file deliveries (PROTOCOL.md §1.7).
+    for app_id in owed:
+        deps.delivery_queue.request_delivery(app_id, repository.id)
+
+
+def _github_token(watches: list[Watch], *, deps: Deps) -> str | None:
+    """Any watching app's token reads the repository; the most recently registered one is used."""
+    for watch in sorted(watches, key=lambda w: w.created_at, reverse=True):
+        if watch.github_token_encrypted is not None:
+            return deps.cipher.decrypt(watch.github_token_encrypted)
+    return None
+
+
+def _git(call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run one git call; its refusals become GitFailure with the adapter's plain message."""
+    try:
+        return call(*args, **kwargs)
+    except (errors.NotFound, errors.Unprocessable, errors.Unavailable) as error:
+        raise GitFailure(str(error)) from error

@@ -1,0 +1,168 @@
+"""Webhook receivers on loopback: a scriptable Python one that records everything, and the Node.js verifier."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import ssl
+import struct
+import subprocess
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+NODE_RECEIVER_JS = Path(__file__).with_name("node_receiver.js")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the receiver does with one request: answer `status` after `delay`, or `reset` / `hang`."""
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    action: str | None = None  # "reset": close with RST after part of the body; "hang": never answer
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    complete: bool  # False when the receiver reset the connection before reading the whole body
+
+
+class PythonReceiver:
+    """Answers each request with the next scripted Reply (then `default`); counts TCP connections accepted."""
+
+    def __init__(self, *, default: Reply | None = None, tls: ssl.SSLContext | None = None) -> None:
+        self.default = default or Reply()
+        self.requests: list[Received] = []
+        self.connections = 0
+        self.server_names: list[str | None] = []
+        self._script: list[Reply] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        if tls is not None:
+            tls.sni_callback = self._record_server_name
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def script(self, *replies: Reply) -> None:
+        with self._lock:
+            self._script.extend(replies)
+
+    def start(self) -> PythonReceiver:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _next_reply(self) -> Reply:
+        with self._lock:
+            return self._script.pop(0) if self._script else self.default
+
+    def _record(self, received: Received) -> None:
+        with self._lock:
+            self.requests.append(received)
+
+    def _connected(self) -> None:
+        with self._lock:
+            self.connections += 1
+
+    def _record_server_name(self, _socket: ssl.SSLObject, server_name: str | None, _context: ssl.SSLContext) -> None:
+        self.server_names.append(server_name)
+
+
+def _handler_for(receiver: PythonReceiver) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, so connection reuse can be observed
+
+        def setup(self) -> None:
+            super().setup()
+            receiver._connected()
+
+        def do_POST(self) -> None:
+            reply = receiver._next_reply()
+            length = int(self.headers.get("Content-Length", "0"))
+            if reply.action == "reset":
+                partial = self.rfile.read(min(length, 16))
+                receiver._record(Received(self.path, dict(self.headers), partial, complete=False))
+                # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+                self.close_connection = True
+                return
+            body = self.rfile.read(length)
+            receiver._record(Received(self.path, dict(self.headers), body, complete=True))
+            if reply.action == "hang":
+                receiver._stopping.wait(60)
+                self.close_connection = True
+                return
+            time.sleep(reply.delay)
+            self.send_response(reply.status)
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            self.wfile.write(reply.body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+class NodeReceiver:
+    """node_receiver.js as a subprocess: verifies like original receivers and reports what it accepted."""
+
+    def __init__(self, key: str) -> None:
+        node = shutil.which("node")
+        if node is None:
+            raise RuntimeError("Node.js is required for the receiver compatibility tests: `node` is not on PATH")
+        env = {**os.environ, "DOCORA_CLIENT_AUTH_KEY": key}
+        self._process = subprocess.Popen(
+            [node, str(NODE_RECEIVER_JS)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"node_receiver.js did not start: {self._process.stderr.read()}")  # type: ignore[union-attr]
+        self.port = int(json.loads(line)["port"])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def received(self) -> dict[str, Any]:
+        """{"events": [...], "failures": [...], "files": [...]} as the Node receiver recorded them."""
+        with urllib.request.urlopen(f"{self.url}/received", timeout=10) as response:
+            return json.loads(response.read())
+
+    def stop(self) -> None:
+        self._process.terminate()
+        try:
+            self._process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.communicate()

@@ -1,0 +1,124 @@
+"""A real stack for scan tests: Postgres, Redis, moto S3 and SQS, and a git smart-HTTP server on loopback."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import psycopg
+from moto import mock_aws
+
+from chalicelib import wiring
+from chalicelib.adapters.git_dulwich import DulwichGit
+from chalicelib.domain import tokens
+from chalicelib.domain.apps import NewApp
+from chalicelib.domain.repositories import NewRepository, NewWatch
+from chalicelib.messages import DeliveryRequested, ScanRequested
+from chalicelib.ports import Deps
+from tests.conftest import make_settings
+from tests.gitserver import GitServer, TestRepo
+
+T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+@dataclasses.dataclass
+class ScanStack:
+    deps: Deps
+    git_server: GitServer
+    sqs: Any
+    s3: Any
+    database_url: str
+
+    def add_repository(self, name: str = "acme/widgets", *, apps: int = 1, token: str | None = None) -> str:
+        owner, repo = name.split("/")
+        with self.deps.store.transaction() as tx:
+            repository = tx.repositories.add(
+                NewRepository(tokens.new_repository_id(), f"https://github.com/{name}", owner, repo, "main", False)
+            )
+            for index in range(apps):
+                app = tx.apps.add(_new_app(index))
+                encrypted = self.deps.cipher.encrypt(token) if token else None
+                tx.watches.add(NewWatch(app.id, repository.id, encrypted))
+        return repository.id
+
+    def make_repo(self, name: str = "acme/widgets") -> TestRepo:
+        return self.git_server.make_repo(name)
+
+    def scan(self, repository_id: str, *, at: datetime) -> Any:
+        from chalicelib.services import scanning
+
+        return scanning.scan_repository(repository_id, at, now=at, deps=self.deps)
+
+    def deliveries_requested(self) -> list[tuple[str, str]]:
+        return [(m.app_id, m.repository_id) for m in self._drain("docora-delivery", DeliveryRequested)]
+
+    def scans_requested(self) -> list[ScanRequested]:
+        return self._drain("docora-scan", ScanRequested)
+
+    def rows(self, query: str, *params: object) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.database_url) as connection:
+            cursor = connection.execute(query, params)
+            return cursor.fetchall() if cursor.description else []
+
+    def snapshot(self, repository_id: str) -> dict[str, tuple[str, int, bool]]:
+        rows = self.rows(
+            "SELECT path, encode(sha256, 'hex'), size, is_binary FROM snapshot_files WHERE repository_id = %s",
+            repository_id,
+        )
+        return {path: (sha, size, binary) for path, sha, size, binary in rows}
+
+    def _drain(self, queue: str, message_type: Any) -> list[Any]:
+        url = self.sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        found = []
+        while messages := self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                found.append(message_type.from_json(message["Body"]))
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return found
+
+
+@contextmanager
+def scan_stack(
+    tmp_path: Any, database_url: str, redis_url: str, monkeypatch: Any, **settings: Any
+) -> Iterator[ScanStack]:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with GitServer(tmp_path / "git") as server, mock_aws():
+        sqs, s3 = boto3.client("sqs"), boto3.client("s3")
+        for queue in ("docora-scan", "docora-delivery"):
+            sqs.create_queue(QueueName=queue)
+        s3.create_bucket(Bucket="docora-contents")
+        config = make_settings(
+            database_url=database_url,
+            redis_url=redis_url,
+            git_base_url=server.url,
+            ephemeral_dir=str(tmp_path / "ephemeral"),
+            **settings,
+        )
+        deps = dataclasses.replace(wiring.build(config), git=DulwichGit(timeout=2.0))
+        try:
+            yield ScanStack(deps, server, sqs, s3, database_url)
+        finally:
+            deps.store.close()
+            deps.git.close()  # type: ignore[attr-defined]
+
+
+def later(moment: datetime, seconds: float = 1) -> datetime:
+    return moment + timedelta(seconds=seconds)
+
+
+def _new_app(index: int) -> NewApp:
+    return NewApp(
+        id=tokens.new_app_id(),
+        app_name=f"app {index}",
+        email="ops@example.com",
+        website=None,
+        description=None,
+        base_url="https://receiver.example.com",
+        token_lookup=tokens.new_bearer_token().encode()[:32],
+        token_hash="$2b$04$unused",
+        client_auth_key_encrypted="unused",
+    )
