@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from datetime import UTC, datetime
 
@@ -12,14 +13,16 @@ from chalice import Chalice, ConvertToMiddleware, Response
 from chalicelib import __version__, config, http, messages, openapi, schemas, wiring
 from chalicelib.domain.apps import App
 from chalicelib.observability import logger
-from chalicelib.services import access, health, onboarding, scanning, watching
+from chalicelib.services import access, delivering, health, onboarding, scanning, watching
 
 app = Chalice(app_name="docora")
 app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)))
 
 _STARTED = time.monotonic()
 _SCAN_QUEUE = config.queue_name_from_env("SCAN_QUEUE_NAME", config.Settings.scan_queue_name)
+_DELIVERY_QUEUE = config.queue_name_from_env("DELIVERY_QUEUE_NAME", config.Settings.delivery_queue_name)
 scan_batch = BatchProcessor(event_type=EventType.SQS)
+delivery_batch = BatchProcessor(event_type=EventType.SQS)
 
 
 @app.middleware("http")
@@ -107,6 +110,16 @@ def unwatch_repository(repository_id):
     return Response(body="", status_code=204)
 
 
+@app.route("/api/repositories/{repository_id}/deliveries", methods=["GET"])
+@http.translate_errors
+def list_repository_deliveries(repository_id):
+    calling_app, page = _calling_app(), http.page(app.current_request)
+    attempts = watching.delivery_attempts(
+        calling_app, repository_id, limit=page.limit, before=page.before, deps=wiring.deps()
+    )
+    return http.json_response(http.attempts_json(attempts, page))
+
+
 @app.route("/api/repositories/{repository_id}/token", methods=["PATCH"])
 @http.translate_errors
 def replace_repository_token(repository_id):
@@ -129,7 +142,29 @@ def scan_repositories(event):
 def _scan_one(record: SQSRecord) -> None:
     request = messages.ScanRequested.from_json(record.body)
     now = datetime.now(UTC)
-    scanning.scan_repository(request.repository_id, request.requested_at, now=now, deps=wiring.deps())
+    scanning.scan_repository(
+        request.repository_id, request.requested_at, now=now, deps=wiring.deps(), refresh=request.refresh
+    )
+
+
+# One watch per message, so a slow receiver holds up only its own watch; ReportBatchItemFailures as above.
+@app.on_sqs_message(queue=_DELIVERY_QUEUE, batch_size=1, maximum_concurrency=20)
+def deliver_changes(event):
+    return process_partial_response(
+        event=event.to_dict(), record_handler=_deliver_one, processor=delivery_batch, context=event.context
+    )
+
+
+def _deliver_one(record: SQSRecord, lambda_context) -> None:  # Powertools passes the context by this name
+    request = messages.DeliveryRequested.from_json(record.body)
+    delivering.deliver_watch(
+        request.app_id,
+        request.repository_id,
+        clock=lambda: datetime.now(UTC),
+        time_left_ms=lambda_context.get_remaining_time_in_millis,
+        random=random.random,
+        deps=wiring.deps(),
+    )
 
 
 def _calling_app() -> App:

@@ -46,7 +46,10 @@ class Settings:
     circuit_breaker_cooldown_ms: int = 30 * 60 * 1000
     public_rate_limit_per_minute: int = 60
     app_rate_limit_per_minute: int = 600
+    delivery_rate_limit_per_minute: int = 6000
     max_request_bytes: int = 64 * 1024
+    webhook_timeout_ms: int = 30_000
+    sync_failed_timeout_ms: int = 10_000
     log_level: str = "INFO"
     cors_origin: str | None = None
     build_number: str = "dev"
@@ -88,7 +91,12 @@ class Settings:
                 "PUBLIC_RATE_LIMIT_PER_MINUTE", cls.public_rate_limit_per_minute
             ),
             app_rate_limit_per_minute=env.positive_int("APP_RATE_LIMIT_PER_MINUTE", cls.app_rate_limit_per_minute),
+            delivery_rate_limit_per_minute=env.positive_int(
+                "DELIVERY_RATE_LIMIT_PER_MINUTE", cls.delivery_rate_limit_per_minute
+            ),
             max_request_bytes=env.positive_int("MAX_REQUEST_BYTES", cls.max_request_bytes),
+            webhook_timeout_ms=env.positive_int("WEBHOOK_TIMEOUT_MS", cls.webhook_timeout_ms),
+            sync_failed_timeout_ms=env.positive_int("SYNC_FAILED_TIMEOUT_MS", cls.sync_failed_timeout_ms),
             log_level=env.choice("LOG_LEVEL", ("debug", "info", "warning", "error"), "info").upper(),
             cors_origin=env.optional("CORS_ORIGIN"),
             build_number=env.text("DOCORA_BUILD_NUMBER", cls.build_number),

@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -13,6 +14,7 @@ from chalice.app import Request, Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib import errors
+from chalicelib.domain.deliveries import Attempt
 from chalicelib.domain.repositories import WatchStatus
 from chalicelib.services.health import Health
 from chalicelib.services.onboarding import OnboardedApp
@@ -167,6 +169,8 @@ def watch_json(status: WatchStatus, *, now: datetime) -> dict[str, Any]:
             "consecutive_failures": repository.consecutive_failures,
             "open_until": timestamp(repository.circuit_open_until) if circuit_open else None,
         },
+        "deliveries": "paused" if status.deliveries_paused else "active",
+        "paused_reason": status.paused_reason,
         "created_at": timestamp(watch.created_at),
     }
 
@@ -178,3 +182,46 @@ def health_json(health: Health, *, uptime_seconds: float) -> dict[str, Any]:
         "uptime": round(uptime_seconds, 3),
         "checks": health.checks,
     }
+
+
+@dataclass(frozen=True)
+class Page:
+    limit: int
+    before: int | None
+
+
+def page(request: Request, *, default_limit: int = 50, max_limit: int = 200) -> Page:
+    """`?limit=&before=` of a newest-first list; `before` is the last id of the previous page."""
+    query = request.query_params or {}
+    return Page(
+        limit=_query_int(query, "limit", default_limit, low=1, high=max_limit),
+        before=_query_int(query, "before", None, low=1, high=2**62),
+    )
+
+
+def _query_int(query: Any, name: str, default: int | None, *, low: int, high: int) -> int | None:
+    value = query.get(name)
+    if value is None:
+        return default
+    if not value.isascii() or not value.isdigit() or not low <= int(value) <= high:
+        raise errors.InvalidInput.field(name, f"must be a whole number from {low} to {high}")
+    return int(value)
+
+
+def attempts_json(attempts: list[Attempt], page: Page) -> dict[str, Any]:
+    items = [
+        {
+            "id": attempt.id,
+            "path": attempt.path,
+            "event": attempt.event,
+            "delivery_id": attempt.delivery_id,
+            "attempt": attempt.attempt,
+            "status_code": attempt.status_code,
+            "error": attempt.error,
+            "duration_ms": attempt.duration_ms,
+            "attempted_at": timestamp(attempt.attempted_at),
+        }
+        for attempt in attempts
+    ]
+    next_before = attempts[-1].id if len(attempts) == page.limit else None
+    return {"deliveries": items, "next_before": next_before}

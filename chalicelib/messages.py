@@ -20,15 +20,22 @@ class ScanRequested:
     repository_id: str
     # A scan that probed the head after this moment already covers the request.
     requested_at: datetime
+    # Read every blob again and upload what the bucket lacks, even at an unchanged head.
+    refresh: bool = False
 
     def to_json(self) -> str:
         fields = {"repository_id": self.repository_id, "requested_at": self.requested_at.isoformat()}
+        if self.refresh:
+            fields["refresh"] = True
         return json.dumps({"type": self.TYPE, "version": self.VERSION, **fields}, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, body: str) -> ScanRequested:
         fields = _fields(body, cls.TYPE, cls.VERSION)
-        return cls(repository_id=_text(fields, "repository_id"), requested_at=_moment(fields, "requested_at"))
+        refresh = fields.get("refresh", False)
+        if not isinstance(refresh, bool):
+            raise errors.InvalidInput.field("refresh", "must be true or false")
+        return cls(_text(fields, "repository_id"), _moment(fields, "requested_at"), refresh)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,6 +11,7 @@ from typing import BinaryIO, Protocol
 from chalicelib.config import Settings
 from chalicelib.domain.apps import App, NewApp
 from chalicelib.domain.circuit_breaker import Circuit
+from chalicelib.domain.deliveries import Attempt, Change, Retry
 from chalicelib.domain.repositories import NewRepository, NewWatch, Repository, Watch, WatchStatus
 from chalicelib.domain.snapshots import FetchedTree, SkippedFile, SnapshotDelta, SnapshotFile
 
@@ -21,6 +22,10 @@ class Apps(Protocol):
     def get(self, app_id: str) -> App | None: ...
 
     def by_token_lookup(self, token_lookup: bytes) -> App | None: ...
+
+    def pause(self, app_id: str, *, reason: str) -> None:
+        """Stop deliveries to the app until they are resumed (a receiver answered 410 Gone)."""
+        ...
 
 
 class Repositories(Protocol):
@@ -70,6 +75,38 @@ class Watches(Protocol):
         """Record that every watching app is owed one sync_failed for this opening; return their ids."""
         ...
 
+    def start_sync(self, app_id: str, repository_id: str) -> None: ...
+
+    def finish_sync(self, app_id: str, repository_id: str, *, commit: str | None, at: datetime) -> None:
+        """The app holds the whole snapshot: synced, attempts and error cleared."""
+        ...
+
+    def record_delivery_failure(self, app_id: str, repository_id: str, *, retry: Retry, error: str) -> None: ...
+
+    def take_sync_failed(self, app_id: str, repository_id: str) -> datetime | None:
+        """The circuit opening this app is owed a sync_failed for, if any; taking it clears it."""
+        ...
+
+
+class Deliveries(Protocol):
+    def pending(self, app_id: str, repository_id: str) -> list[Change]:
+        """Snapshot minus ledger, in protocol order."""
+        ...
+
+    def acknowledge(self, app_id: str, repository_id: str, change: Change, *, at: datetime) -> None:
+        """Write the ledger row (remove it for a delete); NotFound when the watch is gone meanwhile."""
+        ...
+
+    def forget_all(self, app_id: str, repository_id: str) -> None: ...
+
+    def log_attempt(self, app_id: str, repository_id: str, attempt: Attempt) -> None: ...
+
+    def trim_attempts(self, app_id: str, repository_id: str, *, keep: int) -> None: ...
+
+    def attempts(self, app_id: str, repository_id: str, *, limit: int, before: int | None) -> list[Attempt]:
+        """Newest first; `before` is the id of the last attempt of the previous page."""
+        ...
+
 
 class Snapshots(Protocol):
     def commit(self, repository_id: str) -> str | None: ...
@@ -98,6 +135,7 @@ class Transaction:
     repositories: Repositories
     watches: Watches
     snapshots: Snapshots
+    deliveries: Deliveries
 
 
 class Store(Protocol):
@@ -157,6 +195,20 @@ class DeliveryQueue(Protocol):
     def request_delivery(self, app_id: str, repository_id: str, delay_seconds: int = 0) -> None: ...
 
 
+@dataclass(frozen=True)
+class WebhookResult:
+    status_code: int | None  # None: no HTTP answer at all, and `error` says why
+    retry_after: str | None
+    error: str | None
+    duration_ms: int
+
+
+class Webhooks(Protocol):
+    def send(self, url: str, body: bytes, headers: Mapping[str, str], *, timeout: float = 30.0) -> WebhookResult:
+        """POST once, never following redirects; never raises for what the network or the receiver does."""
+        ...
+
+
 class Cipher(Protocol):
     """AES-256-GCM in the original Docora's text format."""
 
@@ -190,7 +242,7 @@ class GitHub(Protocol):
 
 
 class ScanQueue(Protocol):
-    def request_scan(self, repository_id: str, requested_at: datetime) -> None: ...
+    def request_scan(self, repository_id: str, requested_at: datetime, *, refresh: bool = False) -> None: ...
 
     def ping(self) -> None: ...
 
@@ -223,3 +275,4 @@ class Deps:
     contents: Contents
     locks: Locks
     delivery_queue: DeliveryQueue
+    webhooks: Webhooks

@@ -7,6 +7,7 @@ import functools
 import boto3
 from botocore.config import Config
 
+from chalicelib import __version__
 from chalicelib.adapters import redis_client
 from chalicelib.adapters.aes_cipher import AesGcmCipher
 from chalicelib.adapters.bcrypt_tokens import BcryptTokenHasher
@@ -18,6 +19,7 @@ from chalicelib.adapters.redis_rate_limits import RedisRateLimiter
 from chalicelib.adapters.s3_contents import S3Contents
 from chalicelib.adapters.socket_resolver import SocketResolver
 from chalicelib.adapters.sqs_queues import SqsDeliveryQueue, SqsScanQueue
+from chalicelib.adapters.webhook_http import WebhookSender
 from chalicelib.config import Settings
 from chalicelib.ports import Deps
 
@@ -33,6 +35,7 @@ def deps() -> Deps:
 def build(settings: Settings) -> Deps:
     redis = redis_client.connect(settings.redis_url)
     sqs = boto3.client("sqs", config=_AWS_CONFIG)
+    resolver = SocketResolver()
     return Deps(
         settings=settings,
         store=PostgresStore(settings.database_url),
@@ -41,9 +44,14 @@ def build(settings: Settings) -> Deps:
         github=GitHubRest(settings.github_api_url),
         scan_queue=SqsScanQueue(sqs, settings.scan_queue_name),
         rate_limiter=RedisRateLimiter(redis),
-        resolver=SocketResolver(),
+        resolver=resolver,
         git=DulwichGit(),
         contents=S3Contents(boto3.client("s3", config=_AWS_CONFIG), settings.content_bucket),
         locks=RedisLocks(redis),
         delivery_queue=SqsDeliveryQueue(sqs, settings.delivery_queue_name),
+        webhooks=WebhookSender(
+            allow_private=settings.allow_private_webhook_targets,
+            user_agent=f"Docora/{__version__}",
+            resolver=resolver.addresses,
+        ),
     )

@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import copy
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from chalicelib import errors
+from chalicelib.domain import deliveries
 from chalicelib.domain.apps import App, NewApp
 from chalicelib.domain.circuit_breaker import Circuit
+from chalicelib.domain.deliveries import Attempt, Change, Retry
 from chalicelib.domain.repositories import NewRepository, NewWatch, Repository, Watch, WatchStatus
 from chalicelib.domain.snapshots import SkippedFile, SnapshotDelta, SnapshotFile
-from chalicelib.ports import GitHubRepository, Transaction
+from chalicelib.ports import GitHubRepository, Transaction, WebhookResult
 
 
 def _now() -> datetime:
@@ -32,7 +34,9 @@ class _Tables:
     snapshots: dict[str, tuple[str, dict[str, bytes]]] = field(default_factory=dict)
     ledger: dict[tuple[str, str], dict[str, bytes]] = field(default_factory=dict)
     snapshot_files: dict[str, dict[str, SnapshotFile]] = field(default_factory=dict)
-    sync_failed_owed: set[tuple[str, str]] = field(default_factory=set)
+    sync_failed_owed: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    paused_reasons: dict[str, str] = field(default_factory=dict)
+    attempts: dict[tuple[str, str], list[Attempt]] = field(default_factory=dict)
 
 
 class InMemoryApps:
@@ -63,6 +67,11 @@ class InMemoryApps:
 
     def by_token_lookup(self, token_lookup: bytes) -> App | None:
         return next((app for app, lookup in self._tables.apps.values() if lookup == token_lookup), None)
+
+    def pause(self, app_id: str, *, reason: str) -> None:
+        app, lookup = self._tables.apps[app_id]
+        self._tables.apps[app_id] = (replace(app, delivery_state="paused"), lookup)
+        self._tables.paused_reasons[app_id] = reason
 
 
 class InMemoryRepositories:
@@ -181,8 +190,42 @@ class InMemoryWatches:
 
     def owe_sync_failed(self, repository_id: str, *, opened_at: datetime) -> list[str]:
         owed = [watch.app_id for watch in self.of_repository(repository_id)]
-        self._tables.sync_failed_owed.update((app_id, repository_id) for app_id in owed)
+        self._tables.sync_failed_owed.update({(app_id, repository_id): opened_at for app_id in owed})
         return sorted(owed)
+
+    def start_sync(self, app_id: str, repository_id: str) -> None:
+        self._update(app_id, repository_id, status="syncing")
+
+    def finish_sync(self, app_id: str, repository_id: str, *, commit: str | None, at: datetime) -> None:
+        self._update(
+            app_id,
+            repository_id,
+            status="synced",
+            attempts=0,
+            last_error=None,
+            next_attempt_at=None,
+            last_commit_sha=commit,
+            last_synced_at=at,
+        )
+
+    def record_delivery_failure(self, app_id: str, repository_id: str, *, retry: Retry, error: str) -> None:
+        status = "failed" if retry.failed else "pending"
+        self._update(
+            app_id,
+            repository_id,
+            status=status,
+            attempts=retry.attempts,
+            last_error=error,
+            next_attempt_at=retry.next_attempt_at,
+        )
+
+    def take_sync_failed(self, app_id: str, repository_id: str) -> datetime | None:
+        return self._tables.sync_failed_owed.pop((app_id, repository_id), None)
+
+    def _update(self, app_id: str, repository_id: str, **changes: object) -> None:
+        key = (app_id, repository_id)
+        if key in self._tables.watches:
+            self._tables.watches[key] = replace(self._tables.watches[key], **changes)
 
     def _status(self, watch: Watch) -> WatchStatus:
         commit, files = self._tables.snapshots.get(watch.repository_id, (None, {}))
@@ -196,6 +239,8 @@ class InMemoryWatches:
             files_total=len(files),
             files_delivered=delivered,
             files_pending=len(files) - delivered + removed,
+            deliveries_paused=self._tables.apps[watch.app_id][0].delivery_state == "paused",
+            paused_reason=self._tables.paused_reasons.get(watch.app_id),
         )
 
 
@@ -232,6 +277,49 @@ class InMemorySnapshots:
         self._tables.snapshots[repository_id] = (commit, {path: f.sha256 for path, f in files.items()})
 
 
+class InMemoryDeliveries:
+    def __init__(self, tables: _Tables) -> None:
+        self._tables = tables
+
+    def pending(self, app_id: str, repository_id: str) -> list[Change]:
+        files = self._tables.snapshot_files.get(repository_id, {})
+        ledger = self._tables.ledger.get((app_id, repository_id), {})
+        changes = [Change("delete", path, sha, None, None, False) for path, sha in ledger.items() if path not in files]
+        for path, file in files.items():
+            if path not in ledger:
+                changes.append(Change("create", path, file.sha256, None, file.size, file.is_binary))
+            elif ledger[path] != file.sha256:
+                changes.append(Change("update", path, file.sha256, ledger[path], file.size, file.is_binary))
+        return deliveries.in_protocol_order(changes)
+
+    def acknowledge(self, app_id: str, repository_id: str, change: Change, *, at: datetime) -> None:
+        if (app_id, repository_id) not in self._tables.watches:
+            raise errors.NotFound("the watch no longer exists")
+        ledger = self._tables.ledger.setdefault((app_id, repository_id), {})
+        if change.event == "delete":
+            ledger.pop(change.path, None)
+        else:
+            ledger[change.path] = change.sha256
+
+    def forget_all(self, app_id: str, repository_id: str) -> None:
+        self._tables.ledger.pop((app_id, repository_id), None)
+
+    def log_attempt(self, app_id: str, repository_id: str, attempt: Attempt) -> None:
+        if (app_id, repository_id) not in self._tables.watches:
+            raise errors.NotFound("the watch no longer exists")
+        log = self._tables.attempts.setdefault((app_id, repository_id), [])
+        log.append(replace(attempt, id=sum(len(entries) for entries in self._tables.attempts.values()) + 1))
+
+    def trim_attempts(self, app_id: str, repository_id: str, *, keep: int) -> None:
+        log = self._tables.attempts.get((app_id, repository_id), [])
+        del log[: max(0, len(log) - keep)]
+
+    def attempts(self, app_id: str, repository_id: str, *, limit: int, before: int | None) -> list[Attempt]:
+        log = self._tables.attempts.get((app_id, repository_id), [])
+        newest_first = [a for a in reversed(log) if before is None or (a.id or 0) < before]
+        return newest_first[:limit]
+
+
 class InMemoryStore:
     def __init__(self) -> None:
         self.tables = _Tables()
@@ -246,6 +334,7 @@ class InMemoryStore:
                 repositories=InMemoryRepositories(self.tables),
                 watches=InMemoryWatches(self.tables),
                 snapshots=InMemorySnapshots(self.tables),
+                deliveries=InMemoryDeliveries(self.tables),
             )
         except BaseException:
             self.tables.__dict__.update(saved.__dict__)  # roll back, like Postgres would
@@ -292,7 +381,7 @@ class RecordingScanQueue:
         self.requested_at: list[datetime] = []
         self.available = True
 
-    def request_scan(self, repository_id: str, requested_at: datetime) -> None:
+    def request_scan(self, repository_id: str, requested_at: datetime, *, refresh: bool = False) -> None:
         if not self.available:
             raise errors.Unavailable("queue docora-scan is not available")
         self.requested.append(repository_id)
@@ -383,3 +472,16 @@ class InMemoryLocks:
     def asked_again_since(self, name: str, since: datetime) -> datetime | None:
         asked = self.asked.pop(name, None)
         return asked if asked is not None and asked > since else None
+
+
+class RecordingWebhooks:
+    """A receiver that answers every request with `status`, and remembers what it got."""
+
+    def __init__(self, status: int | None = 200) -> None:
+        self.status = status
+        self.sent: list[tuple[str, bytes, dict[str, str]]] = []
+
+    def send(self, url: str, body: bytes, headers: Mapping[str, str], *, timeout: float = 30.0) -> WebhookResult:
+        self.sent.append((url, body, dict(headers)))
+        error = None if self.status is not None else "connection refused"
+        return WebhookResult(self.status, None, error, 1)

@@ -9,6 +9,7 @@ import psycopg
 
 from chalicelib import errors
 from chalicelib.adapters.postgres_apps import PostgresApps
+from chalicelib.adapters.postgres_deliveries import PostgresDeliveries
 from chalicelib.adapters.postgres_repositories import PostgresRepositories
 from chalicelib.adapters.postgres_snapshots import PostgresSnapshots
 from chalicelib.adapters.postgres_watches import PostgresWatches
@@ -31,6 +32,7 @@ class PostgresStore:
                 repositories=PostgresRepositories(connection),
                 watches=PostgresWatches(connection),
                 snapshots=PostgresSnapshots(connection),
+                deliveries=PostgresDeliveries(connection),
             )
 
     def ping(self) -> None:

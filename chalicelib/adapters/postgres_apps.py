@@ -29,6 +29,9 @@ _SELECT_BY_TOKEN_LOOKUP = """
       FROM apps
      WHERE token_lookup = %(token_lookup)s
 """
+_PAUSE = """
+    UPDATE apps SET delivery_state = 'paused', paused_reason = %(reason)s, updated_at = now() WHERE id = %(id)s
+"""
 
 
 class PostgresApps:
@@ -48,3 +51,6 @@ class PostgresApps:
 
     def by_token_lookup(self, token_lookup: bytes) -> App | None:
         return self._cursor.execute(_SELECT_BY_TOKEN_LOOKUP, {"token_lookup": token_lookup}).fetchone()
+
+    def pause(self, app_id: str, *, reason: str) -> None:
+        self._cursor.execute(_PAUSE, {"id": app_id, "reason": reason})

@@ -8,6 +8,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import class_row, dict_row
 
+from chalicelib.domain.deliveries import Retry
 from chalicelib.domain.repositories import NewWatch, Repository, Watch, WatchStatus
 
 # A second registration of the same repository by the same app keeps the first watch.
@@ -56,6 +57,30 @@ _OWE_SYNC_FAILED = """
      WHERE repository_id = %(repository_id)s
     RETURNING app_id
 """
+_START_SYNC = """
+    UPDATE watches SET status = 'syncing', updated_at = now()
+     WHERE app_id = %(app_id)s AND repository_id = %(repository_id)s
+"""
+_FINISH_SYNC = """
+    UPDATE watches
+       SET status = 'synced', attempts = 0, last_error = NULL, next_attempt_at = NULL,
+           last_commit_sha = %(commit)s, last_synced_at = %(at)s, updated_at = now()
+     WHERE app_id = %(app_id)s AND repository_id = %(repository_id)s
+"""
+_RECORD_DELIVERY_FAILURE = """
+    UPDATE watches
+       SET status = %(status)s, attempts = %(attempts)s, last_error = %(error)s,
+           next_attempt_at = %(next_attempt_at)s, updated_at = now()
+     WHERE app_id = %(app_id)s AND repository_id = %(repository_id)s
+"""
+_TAKE_SYNC_FAILED = """
+    UPDATE watches w SET sync_failed_pending_at = NULL
+      FROM (SELECT sync_failed_pending_at FROM watches
+             WHERE app_id = %(app_id)s AND repository_id = %(repository_id)s FOR UPDATE) AS before
+     WHERE w.app_id = %(app_id)s AND w.repository_id = %(repository_id)s
+       AND before.sync_failed_pending_at IS NOT NULL
+    RETURNING before.sync_failed_pending_at
+"""
 # Delivered: ledger rows that match the snapshot (same path and sha256). Pending: snapshot files the
 # app lacks or holds at another sha, plus ledger paths the snapshot no longer has (deletes to send).
 _SELECT_STATUS = """
@@ -66,12 +91,13 @@ _SELECT_STATUS = """
            r.created_at AS r_created_at,
            w.app_id, w.repository_id, w.github_token_encrypted, w.status, w.attempts, w.last_error,
            w.next_attempt_at, w.last_commit_sha, w.last_synced_at, w.created_at,
-           s.commit_sha AS snapshot_commit_sha,
+           s.commit_sha AS snapshot_commit_sha, a.delivery_state, a.paused_reason,
            COALESCE(s.file_count, 0) AS files_total,
            counts.files_delivered,
            counts.files_removed
       FROM watches w
       JOIN repositories r ON r.id = w.repository_id
+      JOIN apps a ON a.id = w.app_id
       LEFT JOIN snapshots s ON s.repository_id = w.repository_id
       CROSS JOIN LATERAL (
           SELECT count(*) FILTER (WHERE f.sha256 = d.sha256) AS files_delivered,
@@ -125,6 +151,29 @@ class PostgresWatches:
         params = {"repository_id": repository_id, "opened_at": opened_at}
         return sorted(app_id for (app_id,) in self._connection.execute(_OWE_SYNC_FAILED, params).fetchall())
 
+    def start_sync(self, app_id: str, repository_id: str) -> None:
+        self._connection.execute(_START_SYNC, {"app_id": app_id, "repository_id": repository_id})
+
+    def finish_sync(self, app_id: str, repository_id: str, *, commit: str | None, at: datetime) -> None:
+        params = {"app_id": app_id, "repository_id": repository_id, "commit": commit, "at": at}
+        self._connection.execute(_FINISH_SYNC, params)
+
+    def record_delivery_failure(self, app_id: str, repository_id: str, *, retry: Retry, error: str) -> None:
+        params = {
+            "app_id": app_id,
+            "repository_id": repository_id,
+            "status": "failed" if retry.failed else "pending",
+            "attempts": retry.attempts,
+            "error": error,
+            "next_attempt_at": retry.next_attempt_at,
+        }
+        self._connection.execute(_RECORD_DELIVERY_FAILURE, params)
+
+    def take_sync_failed(self, app_id: str, repository_id: str) -> datetime | None:
+        params = {"app_id": app_id, "repository_id": repository_id}
+        row = self._connection.execute(_TAKE_SYNC_FAILED, params).fetchone()
+        return row[0] if row else None
+
     def _statuses(self, app_id: str, repository_id: str | None) -> list[WatchStatus]:
         with self._connection.cursor(row_factory=dict_row) as cursor:
             rows = cursor.execute(_SELECT_STATUS, {"app_id": app_id, "repository_id": repository_id}).fetchall()
@@ -141,4 +190,6 @@ def _watch_status(row: dict[str, Any]) -> WatchStatus:
         files_total=row["files_total"],
         files_delivered=row["files_delivered"],
         files_pending=row["files_total"] - row["files_delivered"] + row["files_removed"],
+        deliveries_paused=row["delivery_state"] == "paused",
+        paused_reason=row["paused_reason"],
     )

@@ -34,8 +34,8 @@ class SqsQueue:
 
 
 class SqsScanQueue(SqsQueue):
-    def request_scan(self, repository_id: str, requested_at: datetime) -> None:
-        self.send(ScanRequested(repository_id, requested_at).to_json())
+    def request_scan(self, repository_id: str, requested_at: datetime, *, refresh: bool = False) -> None:
+        self.send(ScanRequested(repository_id, requested_at, refresh).to_json())
 
 
 class SqsDeliveryQueue(SqsQueue):

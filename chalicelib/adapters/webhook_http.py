@@ -15,7 +15,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,20 +29,13 @@ from urllib3.util.connection import create_connection
 from chalicelib import errors
 from chalicelib.adapters.socket_resolver import SocketResolver
 from chalicelib.domain import webhook_targets
+from chalicelib.ports import WebhookResult
 
 # Bounded so that a Lambda container serving many apps does not keep a socket open to every receiver it met.
 _MAX_HOSTS = 64
 _CONNECTIONS_PER_HOST = 4
 # Receivers' answers are not used beyond the status line; reading a small body lets the connection be reused.
 _MAX_RESPONSE_BYTES = 64 * 1024
-
-
-@dataclass(frozen=True)
-class WebhookResult:
-    status_code: int | None  # None: no HTTP answer at all, and `error` says why
-    retry_after: str | None
-    error: str | None
-    duration_ms: int
 
 
 class WebhookSender:

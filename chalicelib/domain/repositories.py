@@ -46,6 +46,8 @@ class WatchStatus:
     files_total: int
     files_delivered: int
     files_pending: int
+    deliveries_paused: bool = False
+    paused_reason: str | None = None
 
 
 @dataclass(frozen=True)

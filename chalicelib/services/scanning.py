@@ -36,7 +36,9 @@ class GitFailure(errors.ServiceError):
     """The repository could not be read. It counts toward the circuit breaker rather than being retried."""
 
 
-def scan_repository(repository_id: str, requested_at: datetime, *, now: datetime, deps: Deps) -> ScanResult:
+def scan_repository(
+    repository_id: str, requested_at: datetime, *, now: datetime, deps: Deps, refresh: bool = False
+) -> ScanResult:
     """Scan unless a scan that probed the head after the request already covered it.
 
     One scan runs at a time per repository. A request that finds the lock taken leaves word first and
@@ -49,19 +51,21 @@ def scan_repository(repository_id: str, requested_at: datetime, *, now: datetime
     with deps.locks.hold(lock) as held:
         if not held:
             return ScanResult("busy")
-        result = _scan_if_needed(repository_id, requested_at, now=now, deps=deps)
+        result = _scan_if_needed(repository_id, requested_at, now=now, deps=deps, refresh=refresh)
     later = deps.locks.asked_again_since(lock, now)
     if later is not None:
         deps.scan_queue.request_scan(repository_id, later)
     return result
 
 
-def _scan_if_needed(repository_id: str, requested_at: datetime, *, now: datetime, deps: Deps) -> ScanResult:
+def _scan_if_needed(
+    repository_id: str, requested_at: datetime, *, now: datetime, deps: Deps, refresh: bool
+) -> ScanResult:
     with deps.store.transaction() as tx:
         repository = tx.repositories.get(repository_id)
         watches = tx.watches.of_repository(repository_id)
         previous = tx.snapshots.files(repository_id)
-        last_commit = tx.snapshots.commit(repository_id)
+        last_commit = None if refresh else tx.snapshots.commit(repository_id)
     if repository is None or not watches:
         return ScanResult("skipped")
     if repository.last_checked_at is not None and repository.last_checked_at >= requested_at:
@@ -100,7 +104,8 @@ def _scan(
     tree = _git(deps.git.fetch_tree, url, repository.branch, token, cache_dir)
     is_ignored = deps.git.ignore_filter(tree.docoraignore) if tree.docoraignore is not None else None
     selection = snapshots.select_files(tree.entries, is_ignored)
-    facts = snapshots.blob_facts(previous.values())
+    # A refresh forgets what it knew of every blob, so each is read again and the bucket refilled.
+    facts = {} if last_commit is None else snapshots.blob_facts(previous.values())
     unknown = sorted(snapshots.unknown_blobs(selection, facts))
     if unknown:
         _git(deps.git.fetch_blobs, url, token, cache_dir, unknown)

@@ -9,6 +9,7 @@ from datetime import datetime
 from chalicelib import errors
 from chalicelib.domain import git_refs, github_urls, tokens
 from chalicelib.domain.apps import App
+from chalicelib.domain.deliveries import Attempt
 from chalicelib.domain.repositories import NewRepository, NewWatch, WatchStatus
 from chalicelib.ports import Deps
 
@@ -70,6 +71,13 @@ def unwatch(app: App, repository_id: str, *, deps: Deps) -> None:
         if not tx.watches.delete(app.id, repository_id):
             raise errors.NotFound(f"repository {repository_id} is not watched by this app")
         tx.repositories.delete_if_unwatched(repository_id)
+
+
+def delivery_attempts(app: App, repository_id: str, *, limit: int, before: int | None, deps: Deps) -> list[Attempt]:
+    """The watch's delivery attempts, newest first; `before` is the last id of the previous page."""
+    show_watch(app, repository_id, deps=deps)
+    with deps.store.transaction() as tx:
+        return tx.deliveries.attempts(app.id, repository_id, limit=limit, before=before)
 
 
 def replace_token(app: App, repository_id: str, github_token: str, *, deps: Deps) -> WatchStatus:

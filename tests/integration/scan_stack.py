@@ -23,6 +23,7 @@ from tests.conftest import make_settings
 from tests.gitserver import GitServer, TestRepo
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+CLIENT_AUTH_KEY = "receiver-signing-key-0123456789"
 
 
 @dataclasses.dataclass
@@ -33,17 +34,55 @@ class ScanStack:
     s3: Any
     database_url: str
 
-    def add_repository(self, name: str = "acme/widgets", *, apps: int = 1, token: str | None = None) -> str:
+    def add_repository(
+        self,
+        name: str = "acme/widgets",
+        *,
+        apps: int = 1,
+        token: str | None = None,
+        base_url: str = "https://receiver.example.com",
+        key: str = CLIENT_AUTH_KEY,
+    ) -> str:
         owner, repo = name.split("/")
         with self.deps.store.transaction() as tx:
             repository = tx.repositories.add(
                 NewRepository(tokens.new_repository_id(), f"https://github.com/{name}", owner, repo, "main", False)
             )
             for index in range(apps):
-                app = tx.apps.add(_new_app(index))
+                app = tx.apps.add(_new_app(index, base_url, self.deps.cipher.encrypt(key)))
                 encrypted = self.deps.cipher.encrypt(token) if token else None
                 tx.watches.add(NewWatch(app.id, repository.id, encrypted))
         return repository.id
+
+    def app_ids(self, repository_id: str) -> list[str]:
+        return [
+            row[0]
+            for row in self.rows("SELECT app_id FROM watches WHERE repository_id = %s ORDER BY app_id", repository_id)
+        ]
+
+    def deliver(self, app_id: str, repository_id: str, *, time_left_ms: int = 900_000, random: float = 0.5) -> Any:
+        from chalicelib.services import delivering
+
+        return delivering.deliver_watch(
+            app_id,
+            repository_id,
+            clock=lambda: datetime.now(UTC),
+            time_left_ms=lambda: time_left_ms,
+            random=lambda: random,
+            deps=self.deps,
+        )
+
+    def deliveries_requested_with_delay(self) -> list[tuple[str, str, int]]:
+        url = self.sqs.get_queue_url(QueueName="docora-delivery")["QueueUrl"]
+        found = []
+        while messages := self.sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=0
+        ).get("Messages", []):
+            for message in messages:
+                request = DeliveryRequested.from_json(message["Body"])
+                found.append((request.app_id, request.repository_id, 0))
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return found
 
     def make_repo(self, name: str = "acme/widgets") -> TestRepo:
         return self.git_server.make_repo(name)
@@ -91,6 +130,7 @@ def scan_stack(
         for queue in ("docora-scan", "docora-delivery"):
             sqs.create_queue(QueueName=queue)
         s3.create_bucket(Bucket="docora-contents")
+        settings.setdefault("allow_private_webhook_targets", True)  # receivers run on loopback
         config = make_settings(
             database_url=database_url,
             redis_url=redis_url,
@@ -110,15 +150,15 @@ def later(moment: datetime, seconds: float = 1) -> datetime:
     return moment + timedelta(seconds=seconds)
 
 
-def _new_app(index: int) -> NewApp:
+def _new_app(index: int, base_url: str, key_encrypted: str) -> NewApp:
     return NewApp(
         id=tokens.new_app_id(),
         app_name=f"app {index}",
         email="ops@example.com",
         website=None,
         description=None,
-        base_url="https://receiver.example.com",
+        base_url=base_url,
         token_lookup=tokens.new_bearer_token().encode()[:32],
         token_hash="$2b$04$unused",
-        client_auth_key_encrypted="unused",
+        client_auth_key_encrypted=key_encrypted,
     )

@@ -20,6 +20,7 @@ from tests.fakes import (
     InMemoryStore,
     RecordingDeliveryQueue,
     RecordingScanQueue,
+    RecordingWebhooks,
     StaticGitHub,
     StaticResolver,
 )
@@ -42,6 +43,7 @@ def fake_deps(**settings: object) -> Deps:
         contents=InMemoryContents(),
         locks=InMemoryLocks(),
         delivery_queue=RecordingDeliveryQueue(),
+        webhooks=RecordingWebhooks(),
     )
 
 

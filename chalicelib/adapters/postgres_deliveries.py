@@ -1,0 +1,104 @@
+"""SQL for the delivery ledger and the attempt log: what each app lacks, what it acknowledged, what was tried."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import psycopg
+from psycopg.rows import class_row
+
+from chalicelib import errors
+from chalicelib.domain.deliveries import Attempt, Change
+
+# Snapshot minus ledger, in protocol order (deletes, creates, updates; each by path in byte order).
+_SELECT_PENDING = """
+    SELECT event, path, sha256, previous_sha256, size, is_binary FROM (
+    SELECT 'delete' AS event, d.path, d.sha256, NULL::bytea AS previous_sha256, NULL::bigint AS size,
+           false AS is_binary, 0 AS rank
+      FROM delivered_files d
+      LEFT JOIN snapshot_files f ON f.repository_id = d.repository_id AND f.path = d.path
+     WHERE d.app_id = %(app_id)s AND d.repository_id = %(repository_id)s AND f.path IS NULL
+    UNION ALL
+    SELECT CASE WHEN d.path IS NULL THEN 'create' ELSE 'update' END, f.path, f.sha256, d.sha256, f.size,
+           f.is_binary, CASE WHEN d.path IS NULL THEN 1 ELSE 2 END
+      FROM snapshot_files f
+      LEFT JOIN delivered_files d
+        ON d.app_id = %(app_id)s AND d.repository_id = f.repository_id AND d.path = f.path
+     WHERE f.repository_id = %(repository_id)s AND (d.path IS NULL OR d.sha256 <> f.sha256)
+    ) AS pending
+     ORDER BY rank, path COLLATE "C"
+"""
+_ACKNOWLEDGE = """
+    INSERT INTO delivered_files (app_id, repository_id, path, sha256, delivered_at)
+    VALUES (%(app_id)s, %(repository_id)s, %(path)s, %(sha256)s, %(at)s)
+    ON CONFLICT (app_id, repository_id, path)
+    DO UPDATE SET sha256 = EXCLUDED.sha256, delivered_at = EXCLUDED.delivered_at
+"""
+_FORGET = (
+    "DELETE FROM delivered_files WHERE app_id = %(app_id)s AND repository_id = %(repository_id)s AND path = %(path)s"
+)
+_FORGET_ALL = "DELETE FROM delivered_files WHERE app_id = %(app_id)s AND repository_id = %(repository_id)s"
+_LOG_ATTEMPT = """
+    INSERT INTO delivery_attempts (app_id, repository_id, path, event, delivery_id, attempt, status_code, error,
+                                   duration_ms, attempted_at)
+    VALUES (%(app_id)s, %(repository_id)s, %(path)s, %(event)s, %(delivery_id)s, %(attempt)s, %(status_code)s,
+            %(error)s, %(duration_ms)s, %(attempted_at)s)
+"""
+# The log is for people and the status API: the newest attempts per watch are kept, the rest dropped.
+_TRIM_ATTEMPTS = """
+    DELETE FROM delivery_attempts
+     WHERE app_id = %(app_id)s AND repository_id = %(repository_id)s
+       AND id < (SELECT min(id) FROM (SELECT id FROM delivery_attempts
+                                       WHERE app_id = %(app_id)s AND repository_id = %(repository_id)s
+                                       ORDER BY id DESC LIMIT %(keep)s) AS newest)
+"""
+_SELECT_ATTEMPTS = """
+    SELECT id, path, event, delivery_id, attempt, status_code, error, duration_ms, attempted_at
+      FROM delivery_attempts
+     WHERE app_id = %(app_id)s AND repository_id = %(repository_id)s AND (%(before)s::bigint IS NULL OR id < %(before)s)
+     ORDER BY id DESC
+     LIMIT %(limit)s
+"""
+
+
+class PostgresDeliveries:
+    def __init__(self, connection: psycopg.Connection) -> None:
+        self._connection = connection
+
+    def pending(self, app_id: str, repository_id: str) -> list[Change]:
+        rows = self._connection.execute(_SELECT_PENDING, {"app_id": app_id, "repository_id": repository_id})
+        return [
+            Change(event, path, bytes(sha), bytes(previous) if previous is not None else None, size, is_binary)
+            for event, path, sha, previous, size, is_binary in rows
+        ]
+
+    def acknowledge(self, app_id: str, repository_id: str, change: Change, *, at: datetime) -> None:
+        """Write (or, for a delete, remove) the ledger row; NotFound when the watch is gone meanwhile."""
+        params = {"app_id": app_id, "repository_id": repository_id, "path": change.path}
+        try:
+            if change.event == "delete":
+                self._connection.execute(_FORGET, params)
+            else:
+                self._connection.execute(_ACKNOWLEDGE, params | {"sha256": change.sha256, "at": at})
+        except psycopg.errors.ForeignKeyViolation as error:
+            raise errors.NotFound("the watch no longer exists") from error
+
+    def forget_all(self, app_id: str, repository_id: str) -> None:
+        self._connection.execute(_FORGET_ALL, {"app_id": app_id, "repository_id": repository_id})
+
+    def log_attempt(self, app_id: str, repository_id: str, attempt: Attempt) -> None:
+        params = {"app_id": app_id, "repository_id": repository_id} | {
+            field: getattr(attempt, field) for field in Attempt.__dataclass_fields__ if field != "id"
+        }
+        try:
+            self._connection.execute(_LOG_ATTEMPT, params)
+        except psycopg.errors.ForeignKeyViolation as error:
+            raise errors.NotFound("the watch no longer exists") from error
+
+    def trim_attempts(self, app_id: str, repository_id: str, *, keep: int) -> None:
+        self._connection.execute(_TRIM_ATTEMPTS, {"app_id": app_id, "repository_id": repository_id, "keep": keep})
+
+    def attempts(self, app_id: str, repository_id: str, *, limit: int, before: int | None) -> list[Attempt]:
+        params = {"app_id": app_id, "repository_id": repository_id, "limit": limit, "before": before}
+        with self._connection.cursor(row_factory=class_row(Attempt)) as cursor:
+            return cursor.execute(_SELECT_ATTEMPTS, params).fetchall()

@@ -1,0 +1,281 @@
+"""Delivering a watch: send the app what its ledger lacks, in protocol order, and record every answer."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO
+
+from chalicelib import __version__, errors
+from chalicelib.domain import chunks, deliveries, retry_schedule, webhooks
+from chalicelib.domain.apps import App
+from chalicelib.domain.deliveries import Attempt, Change
+from chalicelib.domain.repositories import Repository, Watch
+from chalicelib.ports import Deps, WebhookResult
+
+logger = logging.getLogger(__name__)
+
+ATTEMPTS_KEPT_PER_WATCH = 500
+# Stop this long before the Lambda's end, so the job can record where it stopped and hand over.
+_MARGIN_MS = 35_000
+_READ_BYTES = 3 * 64 * 1024  # a multiple of 3: base64 slices then need no carry between reads
+
+
+@dataclass(frozen=True)
+class Delivered:
+    outcome: str  # synced, busy, gone, paused, continued, paced, retrying, failed, waiting
+    sent: int = 0
+
+
+@dataclass(frozen=True)
+class _Job:
+    app: App
+    watch: Watch
+    repository: Repository
+    commit: str | None
+    key: str
+    clock: Callable[[], datetime]
+    deps: Deps
+
+    @property
+    def ref(self) -> webhooks.RepositoryRef:
+        repo = self.repository
+        return webhooks.RepositoryRef(repo.id, repo.github_url, repo.owner, repo.name)
+
+
+def deliver_watch(
+    app_id: str,
+    repository_id: str,
+    *,
+    clock: Callable[[], datetime],
+    time_left_ms: Callable[[], int],
+    random: Callable[[], float],
+    deps: Deps,
+) -> Delivered:
+    """Reconcile one watch under its lock; a request that finds the lock taken gets one more run afterwards."""
+    lock = f"deliver:{app_id}:{repository_id}"
+    started = clock()
+    deps.locks.ask_again(lock, started)
+    with deps.locks.hold(lock) as held:
+        if not held:
+            return Delivered("busy")
+        result = _reconcile(app_id, repository_id, clock=clock, time_left_ms=time_left_ms, random=random, deps=deps)
+    if deps.locks.asked_again_since(lock, started) is not None and result.outcome in ("synced", "gone"):
+        deps.delivery_queue.request_delivery(app_id, repository_id)
+    return result
+
+
+def _reconcile(
+    app_id: str,
+    repository_id: str,
+    *,
+    clock: Callable[[], datetime],
+    time_left_ms: Callable[[], int],
+    random: Callable[[], float],
+    deps: Deps,
+) -> Delivered:
+    with deps.store.transaction() as tx:
+        app, watch = tx.apps.get(app_id), tx.watches.get(app_id, repository_id)
+        repository, commit = tx.repositories.get(repository_id), tx.snapshots.commit(repository_id)
+    if app is None or watch is None or repository is None:
+        return Delivered("gone")
+    if app.delivery_state == "paused":
+        return Delivered("paused")
+    job = _Job(app, watch, repository, commit, deps.cipher.decrypt(app.client_auth_key_encrypted), clock, deps)
+    _notify_sync_failed(job)
+    with deps.store.transaction() as tx:
+        pending = tx.deliveries.pending(app_id, repository_id)
+        if pending:
+            tx.watches.start_sync(app_id, repository_id)
+        elif commit is not None:
+            tx.watches.finish_sync(app_id, repository_id, commit=commit, at=clock())
+    if not pending:
+        return Delivered("synced" if commit is not None else "waiting")
+    return _send_all(job, pending, time_left_ms=time_left_ms, random=random)
+
+
+def _send_all(
+    job: _Job, pending: list[Change], *, time_left_ms: Callable[[], int], random: Callable[[], float]
+) -> Delivered:
+    deps, app_id, repository_id = job.deps, job.app.id, job.repository.id
+    for sent, change in enumerate(pending):
+        if time_left_ms() < _MARGIN_MS:
+            deps.delivery_queue.request_delivery(app_id, repository_id)
+            return Delivered("continued", sent)
+        wait = deps.rate_limiter.acquire(f"deliver:{app_id}", deps.settings.delivery_rate_limit_per_minute)
+        if wait is not None:
+            deps.delivery_queue.request_delivery(app_id, repository_id, delay_seconds=wait)
+            return Delivered("paced", sent)
+        result = _send_change(job, change)
+        if result is None:
+            return Delivered("waiting", sent)
+        outcome = retry_schedule.outcome(result.status_code)
+        if outcome == retry_schedule.DELIVERED:
+            try:
+                with deps.store.transaction() as tx:
+                    tx.deliveries.acknowledge(app_id, repository_id, change, at=job.clock())
+            except errors.NotFound:
+                return Delivered("gone", sent)  # unwatched or deleted mid-job: nothing more goes out
+            continue
+        return _after_failure(job, outcome, result, random=random, sent=sent)
+    with deps.store.transaction() as tx:
+        tx.watches.finish_sync(app_id, repository_id, commit=job.commit, at=job.clock())
+        tx.deliveries.trim_attempts(app_id, repository_id, keep=ATTEMPTS_KEPT_PER_WATCH)
+    return Delivered("synced", len(pending))
+
+
+def _send_change(job: _Job, change: Change) -> WebhookResult | None:
+    """Send one change (every slice of it, in order); the last answer, or None when its content is missing."""
+    sha = change.sha256.hex()
+    delivery_id = webhooks.delivery_id(job.app.id, job.repository.id, change.path, sha, change.event)
+    if change.event == "delete":
+        body = webhooks.delete_body(job.ref, change.path, sha, job.commit or "", job.clock())
+        return _post(job, change, delivery_id, [(delivery_id, body)])
+    try:
+        stream = job.deps.contents.open(sha)
+    except errors.NotFound:
+        _content_missing(job, change)
+        return None
+    with stream:
+        return _post(job, change, delivery_id, _file_bodies(job, change, delivery_id, stream))
+
+
+def _file_bodies(job: _Job, change: Change, delivery_id: str, stream: BinaryIO) -> Iterator[tuple[str, bytes]]:
+    settings = job.deps.settings
+    if not chunks.needs_chunks(change.is_binary, change.size or 0, settings.binary_chunk_threshold_bytes):
+        data = stream.read()
+        if change.is_binary:
+            yield delivery_id, _body(job, change, base64.b64encode(data).decode("ascii"), webhooks.BASE64, None)
+        else:
+            yield delivery_id, _body(job, change, data.decode("utf-8"), None, None)
+        return
+    total = chunks.slice_count(change.size or 0, settings.binary_chunk_size_bytes)
+    transfer = chunks.chunk_id(delivery_id)
+    pieces = iter(lambda: stream.read(_READ_BYTES), b"")
+    for index, text in enumerate(chunks.base64_slices(pieces, settings.binary_chunk_size_bytes)):
+        chunk = chunks.Chunk(transfer, index, total)
+        yield chunks.slice_delivery_id(delivery_id, index), _body(job, change, text, webhooks.BASE64, chunk)
+
+
+def _body(job: _Job, change: Change, content: str, encoding: str | None, chunk: chunks.Chunk | None) -> bytes:
+    sha, size, commit, now = change.sha256.hex(), change.size or 0, job.commit or "", job.clock()
+    if change.event == "update" and change.previous_sha256 is not None:
+        previous = change.previous_sha256.hex()
+        return webhooks.update_body(job.ref, change.path, sha, size, content, encoding, previous, commit, now, chunk)
+    return webhooks.create_body(job.ref, change.path, sha, size, content, encoding, commit, now, chunk)
+
+
+def _post(
+    job: _Job, change: Change, delivery_id: str, bodies: Iterator[tuple[str, bytes]] | list[tuple[str, bytes]]
+) -> WebhookResult:
+    """POST each body in turn, stopping at the first that is not acknowledged; log one attempt for the change."""
+    url = webhooks.event_url(job.app.base_url, change.event)
+    result, total_ms = WebhookResult(None, None, "nothing to send", 0), 0
+    for request_id, body in bodies:
+        moment = int(job.clock().timestamp())
+        headers = webhooks.headers(job.app.id, job.key, body, change.event, request_id, moment, __version__)
+        result = job.deps.webhooks.send(url, body, headers, timeout=job.deps.settings.webhook_timeout_ms / 1000)
+        total_ms += result.duration_ms
+        if retry_schedule.outcome(result.status_code) != retry_schedule.DELIVERED:
+            break
+    _log(job, change.path, change.event, delivery_id, result, total_ms)
+    return result
+
+
+def _after_failure(
+    job: _Job, outcome: str, result: WebhookResult, *, random: Callable[[], float], sent: int
+) -> Delivered:
+    deps, app_id, repository_id, now = job.deps, job.app.id, job.repository.id, job.clock()
+    error = _describe(result)
+    if outcome == retry_schedule.GONE:
+        with deps.store.transaction() as tx:
+            tx.apps.pause(app_id, reason="the receiver answered 410 Gone")
+            tx.watches.record_delivery_failure(
+                app_id, repository_id, retry=deliveries.Retry(job.watch.attempts, False, None, None), error=error
+            )
+        return Delivered("paused", sent)
+    retry_after = None
+    if outcome == retry_schedule.THROTTLED:
+        retry_after = retry_schedule.retry_after_seconds(result.retry_after, now)
+    retry = deliveries.plan_retry(
+        job.watch.attempts,
+        now=now,
+        retry_after=retry_after,
+        max_attempts=deps.settings.max_retry_attempts,
+        base_delay_ms=deps.settings.retry_base_delay_ms,
+        random=random,
+    )
+    with deps.store.transaction() as tx:
+        tx.watches.record_delivery_failure(app_id, repository_id, retry=retry, error=error)
+    if retry.failed:
+        return Delivered("failed", sent)
+    if retry.delay_seconds is not None and retry.delay_seconds <= deliveries.SQS_MAX_DELAY_SECONDS:
+        deps.delivery_queue.request_delivery(app_id, repository_id, delay_seconds=retry.delay_seconds)
+    # A longer wait stays in next_attempt_at, where the sweep finds it.
+    return Delivered("retrying", sent)
+
+
+def _notify_sync_failed(job: _Job) -> None:
+    """Best effort, once per circuit opening: taken first, so a failure here is never retried."""
+    deps, repository = job.deps, job.repository
+    with deps.store.transaction() as tx:
+        opened_at = tx.watches.take_sync_failed(job.app.id, repository.id)
+    if opened_at is None or repository.circuit_open_until is None:
+        return
+    now = job.clock()
+    body = webhooks.sync_failed_body(
+        job.ref,
+        repository.last_error or "the repository could not be read",
+        repository.consecutive_failures,
+        deps.settings.circuit_breaker_threshold,
+        repository.circuit_open_until,
+        repository.consecutive_failures,
+        now,
+    )
+    delivery_id = webhooks.delivery_id(job.app.id, repository.id, "", opened_at.isoformat(), "sync_failed")
+    headers = webhooks.headers(job.app.id, job.key, body, "sync_failed", delivery_id, int(now.timestamp()), __version__)
+    url = webhooks.event_url(job.app.base_url, "sync_failed")
+    result = deps.webhooks.send(url, body, headers, timeout=deps.settings.sync_failed_timeout_ms / 1000)
+    _log(job, None, "sync_failed", delivery_id, result, result.duration_ms)
+
+
+def _content_missing(job: _Job, change: Change) -> None:
+    """The bucket lost the content (expired, deleted): a refreshing scan uploads it again and fans out."""
+    deps = job.deps
+    logger.warning("content missing", extra={"repository_id": job.repository.id, "sha256": change.sha256.hex()})
+    retry = deliveries.Retry(job.watch.attempts, failed=False, delay_seconds=None, next_attempt_at=None)
+    with deps.store.transaction() as tx:
+        tx.watches.record_delivery_failure(
+            job.app.id, job.repository.id, retry=retry, error="file content is missing; a rescan was requested"
+        )
+    deps.scan_queue.request_scan(job.repository.id, job.clock(), refresh=True)
+
+
+def _log(job: _Job, path: str | None, event: str, delivery_id: str, result: WebhookResult, duration_ms: int) -> None:
+    attempt = Attempt(
+        id=None,
+        path=path,
+        event=event,
+        delivery_id=delivery_id,
+        attempt=job.watch.attempts + 1,
+        status_code=result.status_code,
+        error=None if retry_schedule.outcome(result.status_code) == retry_schedule.DELIVERED else _describe(result),
+        duration_ms=duration_ms,
+        attempted_at=job.clock(),
+    )
+    try:
+        with job.deps.store.transaction() as tx:
+            tx.deliveries.log_attempt(job.app.id, job.repository.id, attempt)
+    except errors.NotFound:
+        pass  # the watch went away mid-job; its log went with it
+
+
+def _describe(result: WebhookResult) -> str:
+    if result.status_code is None:
+        return result.error or "no answer"
+    if 300 <= result.status_code < 400:
+        return f"the receiver answered {result.status_code} (redirects are not followed)"
+    return f"the receiver answered {result.status_code}"
