@@ -8,15 +8,26 @@ from datetime import UTC, datetime
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from chalice import Chalice, ConvertToMiddleware, Response
+from chalice import Chalice, ConvertToMiddleware, Rate, Response
 
-from chalicelib import __version__, config, http, messages, openapi, schemas, wiring
-from chalicelib.domain.apps import App
+from chalicelib import __version__, admin_routes, config, http, messages, openapi, schemas, wiring
+from chalicelib.domain.apps import App, AppChanges
 from chalicelib.observability import logger
-from chalicelib.services import access, delivering, health, onboarding, scanning, watching
+from chalicelib.services import (
+    access,
+    app_accounts,
+    delivering,
+    github_events,
+    health,
+    onboarding,
+    scanning,
+    sweeping,
+    watching,
+)
 
 app = Chalice(app_name="docora")
 app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)))
+app.register_blueprint(admin_routes.admin, url_prefix="/api/admin")
 
 _STARTED = time.monotonic()
 _SCAN_QUEUE = config.queue_name_from_env("SCAN_QUEUE_NAME", config.Settings.scan_queue_name)
@@ -110,6 +121,67 @@ def unwatch_repository(repository_id):
     return Response(body="", status_code=204)
 
 
+@app.route("/api/repositories/{repository_id}/resync", methods=["POST"])
+@http.translate_errors
+def resync_repository(repository_id):
+    watching.resync(_calling_app(), repository_id, deps=wiring.deps())
+    return http.accepted("every file will be sent again, after deletes for what the repository no longer has")
+
+
+@app.route("/api/apps/me", methods=["GET"])
+@http.translate_errors
+def show_own_app():
+    return http.json_response(http.app_json(_calling_app()))
+
+
+@app.route("/api/apps/me", methods=["PATCH"])
+@http.translate_errors
+def update_own_app():
+    deps, calling_app = wiring.deps(), _calling_app()
+    body = http.parse_body(app.current_request, schemas.AppProfileRequest, max_bytes=deps.settings.max_request_bytes)
+    updated = app_accounts.update_profile(calling_app, AppChanges(**body.model_dump()), deps=deps)
+    return http.json_response(http.app_json(updated))
+
+
+@app.route("/api/apps/me", methods=["DELETE"])
+@http.translate_errors
+def delete_own_app():
+    app_accounts.delete_app(_calling_app().id, deps=wiring.deps())
+    return Response(body="", status_code=204)
+
+
+@app.route("/api/apps/me/rotate-token", methods=["POST"])
+@http.translate_errors
+def rotate_own_token():
+    token = app_accounts.rotate_token(_calling_app(), deps=wiring.deps())
+    return http.json_response({"token": token})
+
+
+@app.route("/api/apps/me/rotate-key", methods=["POST"])
+@http.translate_errors
+def rotate_own_key():
+    key, until = app_accounts.rotate_key(_calling_app(), now=datetime.now(UTC), deps=wiring.deps())
+    return http.json_response({"client_auth_key": key, "previous_key_valid_until": http.timestamp(until)})
+
+
+# GitHub signs the raw body; any content type it sends is accepted and the signature decides.
+@app.route(
+    "/api/github/webhook", methods=["POST"], content_types=["application/json", "application/x-www-form-urlencoded"]
+)
+@http.translate_errors
+def receive_github_webhook():
+    request = app.current_request
+    receipt = github_events.receive(
+        request.headers.get("x-github-event"),
+        request.headers.get("x-hub-signature-256"),
+        request.raw_body or b"",
+        now=datetime.now(UTC),
+        deps=wiring.deps(),
+    )
+    body = {"outcome": receipt.outcome, "detail": receipt.detail, "repository_id": receipt.repository_id}
+    return http.json_response(body, 202 if receipt.outcome == "scan_requested" else 200)
+
+
 @app.route("/api/repositories/{repository_id}/deliveries", methods=["GET"])
 @http.translate_errors
 def list_repository_deliveries(repository_id):
@@ -165,6 +237,11 @@ def _deliver_one(record: SQSRecord, lambda_context) -> None:  # Powertools passe
         random=random.random,
         deps=wiring.deps(),
     )
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def sweep(event):
+    sweeping.sweep(now=datetime.now(UTC), deps=wiring.deps())
 
 
 def _calling_app() -> App:

@@ -49,6 +49,9 @@ class Settings:
     delivery_rate_limit_per_minute: int = 6000
     max_request_bytes: int = 64 * 1024
     webhook_timeout_ms: int = 30_000
+    key_rotation_overlap_ms: int = 24 * 3600 * 1000
+    sweep_batch_size: int = 500
+    stuck_after_ms: int = 15 * 60 * 1000
     sync_failed_timeout_ms: int = 10_000
     log_level: str = "INFO"
     cors_origin: str | None = None
@@ -96,6 +99,9 @@ class Settings:
             ),
             max_request_bytes=env.positive_int("MAX_REQUEST_BYTES", cls.max_request_bytes),
             webhook_timeout_ms=env.positive_int("WEBHOOK_TIMEOUT_MS", cls.webhook_timeout_ms),
+            key_rotation_overlap_ms=env.positive_int("KEY_ROTATION_OVERLAP_MS", cls.key_rotation_overlap_ms),
+            sweep_batch_size=env.positive_int("SWEEP_BATCH_SIZE", cls.sweep_batch_size),
+            stuck_after_ms=env.positive_int("STUCK_AFTER_MS", cls.stuck_after_ms),
             sync_failed_timeout_ms=env.positive_int("SYNC_FAILED_TIMEOUT_MS", cls.sync_failed_timeout_ms),
             log_level=env.choice("LOG_LEVEL", ("debug", "info", "warning", "error"), "info").upper(),
             cors_origin=env.optional("CORS_ORIGIN"),

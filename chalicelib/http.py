@@ -14,7 +14,9 @@ from chalice.app import Request, Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib import errors
+from chalicelib.domain.apps import App
 from chalicelib.domain.deliveries import Attempt
+from chalicelib.domain.operations import ListPage, ListQuery, Operation
 from chalicelib.domain.repositories import WatchStatus
 from chalicelib.services.health import Health
 from chalicelib.services.onboarding import OnboardedApp
@@ -225,3 +227,61 @@ def attempts_json(attempts: list[Attempt], page: Page) -> dict[str, Any]:
     ]
     next_before = attempts[-1].id if len(attempts) == page.limit else None
     return {"deliveries": items, "next_before": next_before}
+
+
+def app_json(app: App) -> dict[str, Any]:
+    return {
+        "app_id": app.id,
+        "app_name": app.app_name,
+        "email": app.email,
+        "website": app.website,
+        "description": app.description,
+        "base_url": app.base_url,
+        "deliveries": app.delivery_state,
+        "paused_reason": app.paused_reason,
+        "created_at": timestamp(app.created_at),
+    }
+
+
+def operation_json(operation: Operation) -> dict[str, Any]:
+    return {
+        "operation_id": operation.id,
+        "kind": operation.kind,
+        "app_id": operation.app_id,
+        "status": operation.status,
+        "total": operation.total,
+        "done": operation.done,
+        "created_at": timestamp(operation.created_at),
+        "updated_at": timestamp(operation.updated_at),
+    }
+
+
+def accepted(message: str) -> Response:
+    return json_response({"status": "accepted", "message": message}, 202)
+
+
+def list_query(request: Request, *, default_sort: str) -> ListQuery:
+    """`?search=&sort=&order=asc|desc&limit=&offset=` of an operator list."""
+    query = request.query_params or {}
+    order = query.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise errors.InvalidInput.field("order", "must be asc or desc")
+    search = query.get("search")
+    if search is not None and len(search) > 200:
+        raise errors.InvalidInput.field("search", "must be at most 200 characters")
+    return ListQuery(
+        search=search or None,
+        sort=query.get("sort", default_sort),
+        descending=order == "desc",
+        limit=_query_int(query, "limit", 50, low=1, high=200) or 50,
+        offset=_query_int(query, "offset", 0, low=0, high=10**9) or 0,
+    )
+
+
+def list_json(page: ListPage, query: ListQuery) -> dict[str, Any]:
+    items = [{key: _plain(value) for key, value in item.items()} for item in page.items]
+    return {"items": items, "total": page.total, "limit": query.limit, "offset": query.offset}
+
+
+def _plain(value: Any) -> Any:
+    return timestamp(value) if isinstance(value, datetime) else value

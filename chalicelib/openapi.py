@@ -12,7 +12,12 @@ from pydantic import BaseModel
 from chalicelib import __version__, schemas
 
 _DOCS_PAGE = Path(__file__).with_name("docs.html")
-_SECURITY = {"app": [{"appToken": []}], "operator": [{"operatorKey": []}], "onboarding": [{"operatorKey": []}, {}]}
+_SECURITY = {
+    "app": [{"appToken": []}],
+    "operator": [{"operatorKey": []}],
+    "onboarding": [{"operatorKey": []}, {}],
+    "github": [{"githubSignature": []}],
+}
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,18 @@ class Operation:
     request: type[BaseModel] | None = None
     description: str = ""
     errors: tuple[int, ...] = field(default=())
+    query: tuple[str, ...] = ()
+
+
+_LIST_QUERY = ("search", "sort", "order", "limit", "offset")
+_QUERY_SCHEMAS = {
+    "limit": {"type": "integer", "minimum": 1, "maximum": 200},
+    "before": {"type": "integer", "minimum": 1},
+    "offset": {"type": "integer", "minimum": 0},
+    "order": {"type": "string", "enum": ["asc", "desc"]},
+    "search": {"type": "string", "maxLength": 200},
+    "sort": {"type": "string"},
+}
 
 
 OPERATIONS = (
@@ -99,6 +116,253 @@ OPERATIONS = (
         "Validated against GitHub before it is stored.",
         (400, 401, 404, 422, 429, 503),
     ),
+    Operation(
+        "post",
+        "/api/repositories/{repository_id}/resync",
+        "Send every file again",
+        "repositories",
+        "app",
+        {202: schemas.Accepted},
+        description="Deletes for paths the repository no longer has go out first.",
+        errors=(401, 404, 429),
+    ),
+    Operation(
+        "get",
+        "/api/repositories/{repository_id}/deliveries",
+        "Delivery attempts, newest first",
+        "repositories",
+        "app",
+        {200: schemas.DeliveryAttemptList},
+        errors=(400, 401, 404, 429),
+        query=("limit", "before"),
+    ),
+    Operation(
+        "get", "/api/apps/me", "This app's profile", "apps", "app", {200: schemas.AppResponse}, errors=(401, 429)
+    ),
+    Operation(
+        "patch",
+        "/api/apps/me",
+        "Change base_url or contact fields",
+        "apps",
+        "app",
+        {200: schemas.AppResponse},
+        schemas.AppProfileRequest,
+        "base_url is checked against the SSRF guard.",
+        (400, 401, 429),
+    ),
+    Operation(
+        "delete",
+        "/api/apps/me",
+        "Delete this app and everything it owns",
+        "apps",
+        "app",
+        {204: None},
+        errors=(401, 429),
+    ),
+    Operation(
+        "post",
+        "/api/apps/me/rotate-token",
+        "Replace the bearer token",
+        "apps",
+        "app",
+        {200: schemas.RotatedTokenResponse},
+        description="The old token stops working at once.",
+        errors=(401, 429),
+    ),
+    Operation(
+        "post",
+        "/api/apps/me/rotate-key",
+        "Replace the webhook signing key",
+        "apps",
+        "app",
+        {200: schemas.RotatedKeyResponse},
+        description="During the overlap (KEY_ROTATION_OVERLAP_MS) webhooks carry X-Docora-Signature made "
+        "with the new key and X-Docora-Signature-Previous made with the old one.",
+        errors=(401, 429),
+    ),
+    Operation(
+        "post",
+        "/api/github/webhook",
+        "GitHub push webhook",
+        "github",
+        "github",
+        {200: schemas.GitHubWebhookReceipt, 202: schemas.GitHubWebhookReceipt},
+        description="Signed with X-Hub-Signature-256 under GITHUB_WEBHOOK_SECRET. A push to a watched "
+        "branch starts its scan at once; other events and repositories are answered and ignored.",
+        errors=(400, 401),
+    ),
+    Operation(
+        "get",
+        "/api/admin/overview",
+        "Counts, queue depths and recent failures",
+        "admin",
+        "operator",
+        {200: schemas.OverviewResponse},
+        errors=(401,),
+    ),
+    Operation(
+        "get",
+        "/api/admin/apps",
+        "Apps",
+        "admin",
+        "operator",
+        {200: schemas.ListResponse},
+        errors=(400, 401),
+        query=_LIST_QUERY,
+    ),
+    Operation(
+        "post",
+        "/api/admin/apps",
+        "Onboard an app",
+        "admin",
+        "operator",
+        {201: schemas.OnboardResponse},
+        schemas.OnboardRequest,
+        errors=(400, 401),
+    ),
+    Operation(
+        "get",
+        "/api/admin/apps/{app_id}",
+        "One app and its watches",
+        "admin",
+        "operator",
+        {200: schemas.AppDetailResponse},
+        errors=(401, 404),
+    ),
+    Operation(
+        "delete",
+        "/api/admin/apps/{app_id}",
+        "Delete an app with everything it owns",
+        "admin",
+        "operator",
+        {204: None},
+        description="Its watches, ledger and log, the repositories only it watched, and their contents in S3.",
+        errors=(401, 404),
+    ),
+    Operation(
+        "post",
+        "/api/admin/apps/{app_id}/pause",
+        "Pause deliveries to an app",
+        "admin",
+        "operator",
+        {202: schemas.Accepted},
+        errors=(401, 404),
+    ),
+    Operation(
+        "post",
+        "/api/admin/apps/{app_id}/resume",
+        "Resume deliveries to an app",
+        "admin",
+        "operator",
+        {202: schemas.Accepted},
+        errors=(401, 404),
+    ),
+    Operation(
+        "post",
+        "/api/admin/apps/{app_id}/retry-failed",
+        "Retry every failed watch of an app",
+        "admin",
+        "operator",
+        {202: schemas.OperationResponse},
+        errors=(401, 404),
+    ),
+    Operation(
+        "post",
+        "/api/admin/apps/{app_id}/resync",
+        "Resync every watch of an app",
+        "admin",
+        "operator",
+        {202: schemas.OperationResponse},
+        errors=(401, 404),
+    ),
+    Operation(
+        "post",
+        "/api/admin/retry-failed",
+        "Retry every failed watch",
+        "admin",
+        "operator",
+        {202: schemas.OperationResponse},
+        errors=(401,),
+    ),
+    Operation(
+        "get",
+        "/api/admin/repositories",
+        "Repositories",
+        "admin",
+        "operator",
+        {200: schemas.ListResponse},
+        errors=(400, 401),
+        query=_LIST_QUERY,
+    ),
+    Operation(
+        "post",
+        "/api/admin/repositories/{repository_id}/reset-circuit",
+        "Close a circuit and scan",
+        "admin",
+        "operator",
+        {202: schemas.Accepted},
+        errors=(401, 404),
+    ),
+    Operation(
+        "get",
+        "/api/admin/watches/failed",
+        "Failed watches",
+        "admin",
+        "operator",
+        {200: schemas.ListResponse},
+        errors=(400, 401),
+        query=_LIST_QUERY,
+    ),
+    Operation(
+        "post",
+        "/api/admin/watches/{app_id}/{repository_id}/retry",
+        "Retry one watch",
+        "admin",
+        "operator",
+        {202: schemas.Accepted},
+        errors=(401, 404),
+    ),
+    Operation(
+        "post",
+        "/api/admin/watches/{app_id}/{repository_id}/resync",
+        "Resync one watch",
+        "admin",
+        "operator",
+        {202: schemas.Accepted},
+        errors=(401, 404),
+    ),
+    Operation(
+        "get",
+        "/api/admin/attempts",
+        "Recent delivery attempts",
+        "admin",
+        "operator",
+        {200: schemas.ListResponse},
+        errors=(400, 401),
+        query=_LIST_QUERY,
+    ),
+    Operation(
+        "get",
+        "/api/admin/operations/{operation_id}",
+        "Progress of a bulk action",
+        "admin",
+        "operator",
+        {200: schemas.OperationResponse},
+        errors=(401, 404),
+    ),
+    Operation(
+        "delete",
+        "/api/admin/operations/{operation_id}",
+        "Cancel a bulk action",
+        "admin",
+        "operator",
+        {200: schemas.OperationResponse},
+        errors=(401, 404),
+    ),
+    Operation("get", "/openapi.json", "This document", "service", "public", {200: None}),
+    Operation(
+        "get", "/docs", "A browsable page of this document, with no external assets", "service", "public", {200: None}
+    ),
 )
 
 
@@ -114,13 +378,25 @@ def document() -> dict[str, Any]:
             "description": "Watches GitHub repositories and pushes every file change to client apps as "
             "signed webhooks. Errors are always {error, message, details?}.",
         },
-        "tags": [{"name": "service"}, {"name": "apps"}, {"name": "repositories"}],
+        "tags": [
+            {"name": "service"},
+            {"name": "apps"},
+            {"name": "repositories"},
+            {"name": "github"},
+            {"name": "admin", "description": "The operator API: bearer ADMIN_API_KEY."},
+        ],
         "paths": _paths(),
         "components": {
             "schemas": _schemas(models),
             "securitySchemes": {
                 "appToken": {"type": "http", "scheme": "bearer", "description": "docora_ + 64 hex, from onboarding"},
                 "operatorKey": {"type": "http", "scheme": "bearer", "description": "ADMIN_API_KEY"},
+                "githubSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-Hub-Signature-256",
+                    "description": "sha256= HMAC of the raw body under GITHUB_WEBHOOK_SECRET",
+                },
             },
         },
     }
@@ -148,10 +424,14 @@ def _operation(op: Operation) -> dict[str, Any]:
         operation["description"] = op.description
     if op.auth in _SECURITY:
         operation["security"] = _SECURITY[op.auth]
-    if "{repository_id}" in op.path:
-        operation["parameters"] = [
-            {"name": "repository_id", "in": "path", "required": True, "schema": {"type": "string"}}
-        ]
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in ("app_id", "repository_id", "operation_id")
+        if "{" + name + "}" in op.path
+    ]
+    parameters += [{"name": name, "in": "query", "schema": _QUERY_SCHEMAS[name]} for name in op.query]
+    if parameters:
+        operation["parameters"] = parameters
     if op.request is not None:
         operation["requestBody"] = {"required": True, "content": _json_content(op.request)}
     return operation

@@ -6,12 +6,13 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from chalicelib.config import Settings
-from chalicelib.domain.apps import App, NewApp
+from chalicelib.domain.apps import App, AppChanges, NewApp
 from chalicelib.domain.circuit_breaker import Circuit
 from chalicelib.domain.deliveries import Attempt, Change, Retry
+from chalicelib.domain.operations import ListPage, ListQuery, Operation
 from chalicelib.domain.repositories import NewRepository, NewWatch, Repository, Watch, WatchStatus
 from chalicelib.domain.snapshots import FetchedTree, SkippedFile, SnapshotDelta, SnapshotFile
 
@@ -25,6 +26,20 @@ class Apps(Protocol):
 
     def pause(self, app_id: str, *, reason: str) -> None:
         """Stop deliveries to the app until they are resumed (a receiver answered 410 Gone)."""
+        ...
+
+    def resume(self, app_id: str) -> None: ...
+
+    def set_token(self, app_id: str, *, token_lookup: bytes, token_hash: str) -> None: ...
+
+    def rotate_key(self, app_id: str, *, key_encrypted: str, previous_until: datetime) -> None:
+        """Make `key_encrypted` the signing key; the one it replaces stays valid until `previous_until`."""
+        ...
+
+    def update(self, app_id: str, changes: AppChanges) -> None: ...
+
+    def delete(self, app_id: str) -> bool:
+        """The app with its watches, ledger and attempt log."""
         ...
 
 
@@ -49,6 +64,12 @@ class Repositories(Protocol):
 
     def record_failure(self, repository_id: str, *, circuit: Circuit, error: str) -> None: ...
 
+    def due_for_scan(self, *, checked_before: datetime, now: datetime, limit: int) -> list[str]:
+        """Watched repositories not checked since `checked_before` whose circuit lets a scan through."""
+        ...
+
+    def reset_circuit(self, repository_id: str) -> bool: ...
+
 
 class Watches(Protocol):
     def get(self, app_id: str, repository_id: str) -> Watch | None: ...
@@ -67,9 +88,21 @@ class Watches(Protocol):
 
     def of_repository(self, repository_id: str) -> list[Watch]: ...
 
-    def needing_delivery(self, repository_id: str) -> list[str]:
-        """The apps whose ledger differs from the repository's current snapshot, now marked pending."""
+    def needing_delivery(self, repository_id: str, *, now: datetime) -> list[str]:
+        """The active apps whose ledger differs from the snapshot and that wait on no retry, marked pending."""
         ...
+
+    def due_retries(self, *, now: datetime, limit: int) -> list[tuple[str, str]]:
+        """(app, repository) of watches whose next attempt has come."""
+        ...
+
+    def left_behind(self, *, updated_before: datetime, now: datetime, limit: int) -> list[tuple[str, str]]:
+        """Watches still pending or syncing since `updated_before`: a crashed job or a lost message."""
+        ...
+
+    def reset_for_retry(self, app_id: str, repository_id: str) -> bool: ...
+
+    def touch(self, app_id: str, repository_id: str) -> None: ...
 
     def owe_sync_failed(self, repository_id: str, *, opened_at: datetime) -> list[str]:
         """Record that every watching app is owed one sync_failed for this opening; return their ids."""
@@ -99,6 +132,10 @@ class Deliveries(Protocol):
 
     def forget_all(self, app_id: str, repository_id: str) -> None: ...
 
+    def forget_snapshot_paths(self, app_id: str, repository_id: str) -> None:
+        """Drop the ledger rows of paths the snapshot has, so every file is sent again (a resync)."""
+        ...
+
     def log_attempt(self, app_id: str, repository_id: str, attempt: Attempt) -> None: ...
 
     def trim_attempts(self, app_id: str, repository_id: str, *, keep: int) -> None: ...
@@ -110,6 +147,10 @@ class Deliveries(Protocol):
 
 class Snapshots(Protocol):
     def commit(self, repository_id: str) -> str | None: ...
+
+    def contents_only_in(self, repository_ids: list[str]) -> list[str]:
+        """SHA-256 (hex) of contents that no other repository's snapshot refers to."""
+        ...
 
     def files(self, repository_id: str) -> dict[str, SnapshotFile]:
         """The current snapshot's files by path; empty when the repository was never snapshotted."""
@@ -129,6 +170,36 @@ class Snapshots(Protocol):
         ...
 
 
+class Operations(Protocol):
+    def create(
+        self, operation_id: str, *, kind: str, app_id: str | None, watches: list[tuple[str, str]], now: datetime
+    ) -> None: ...
+
+    def get(self, operation_id: str) -> Operation | None: ...
+
+    def take(self, operation_id: str, *, count: int, now: datetime) -> list[tuple[str, str]]:
+        """The next watches of a running operation, counted as done; [] once it is done or cancelled."""
+        ...
+
+    def cancel(self, operation_id: str, *, now: datetime) -> bool: ...
+
+    def running(self, *, limit: int) -> list[str]: ...
+
+
+class AdminViews(Protocol):
+    """Read models of the operator API; kept in SQL, tested against Postgres only."""
+
+    def counts(self, *, now: datetime, hour_ago: datetime) -> dict[str, Any]: ...
+
+    def page(self, name: str, query: ListQuery) -> ListPage: ...
+
+    def sortable(self, name: str) -> tuple[str, ...]: ...
+
+    def failed_watches(self, app_id: str | None) -> list[tuple[str, str]]: ...
+
+    def watches_of_app(self, app_id: str) -> list[tuple[str, str]]: ...
+
+
 @dataclass(frozen=True)
 class Transaction:
     apps: Apps
@@ -136,6 +207,8 @@ class Transaction:
     watches: Watches
     snapshots: Snapshots
     deliveries: Deliveries
+    operations: Operations
+    admin: AdminViews
 
 
 class Store(Protocol):
@@ -174,12 +247,18 @@ class Contents(Protocol):
         """A stream of the content; NotFound when the bucket does not have it."""
         ...
 
+    def delete_many(self, sha256s: list[str]) -> None: ...
+
     def ping(self) -> None: ...
 
 
 class Locks(Protocol):
     def hold(self, name: str) -> AbstractContextManager[bool]:
         """Hold `name` for as long as the block runs (renewed meanwhile); False when someone else holds it."""
+        ...
+
+    def claim(self, name: str, *, seconds: int) -> bool:
+        """True for the first caller within `seconds`; False for the others (deduplication)."""
         ...
 
     def ask_again(self, name: str, requested_at: datetime) -> None:
@@ -193,6 +272,8 @@ class Locks(Protocol):
 
 class DeliveryQueue(Protocol):
     def request_delivery(self, app_id: str, repository_id: str, delay_seconds: int = 0) -> None: ...
+
+    def depth(self) -> dict[str, int]: ...
 
 
 @dataclass(frozen=True)
@@ -245,6 +326,10 @@ class ScanQueue(Protocol):
     def request_scan(self, repository_id: str, requested_at: datetime, *, refresh: bool = False) -> None: ...
 
     def ping(self) -> None: ...
+
+    def depth(self) -> dict[str, int]:
+        """Messages waiting, in flight and delayed, as SQS estimates them."""
+        ...
 
 
 class RateLimiter(Protocol):

@@ -116,3 +116,100 @@ class VersionResponse(BaseModel):
 
 
 Error.model_rebuild()
+
+
+class AppProfileRequest(_Request):
+    base_url: Annotated[str | None, Field(max_length=2048)] = None
+    app_name: Annotated[_Text | None, Field(max_length=100)] = None
+    email: Annotated[str | None, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] = None
+    website: Annotated[str | None, Field(max_length=2048, pattern=r"^https?://\S+$")] = None
+    description: Annotated[str | None, Field(max_length=2000)] = None
+
+
+class AppResponse(BaseModel):
+    app_id: str
+    app_name: str
+    email: str
+    website: str | None
+    description: str | None
+    base_url: str
+    deliveries: Literal["active", "paused"]
+    paused_reason: str | None
+    created_at: str
+
+
+class RotatedTokenResponse(BaseModel):
+    token: Annotated[str, Field(description="The new bearer token; the old one no longer works.")]
+
+
+class RotatedKeyResponse(BaseModel):
+    client_auth_key: Annotated[str, Field(description="The new signing key, shown only in this reply.")]
+    previous_key_valid_until: Annotated[
+        str, Field(description="Until then webhooks also carry X-Docora-Signature-Previous, made with the old key.")
+    ]
+
+
+class Accepted(BaseModel):
+    status: Literal["accepted"]
+    message: str
+
+
+class GitHubWebhookReceipt(BaseModel):
+    outcome: Literal["pong", "scan_requested", "ignored"]
+    detail: str
+    repository_id: str | None = None
+
+
+class DeliveryAttemptResponse(BaseModel):
+    id: int
+    path: str | None
+    event: str
+    delivery_id: str
+    attempt: int
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    attempted_at: str
+
+
+class DeliveryAttemptList(BaseModel):
+    deliveries: list[DeliveryAttemptResponse]
+    next_before: Annotated[int | None, Field(description="Pass as `before` for the next page.")]
+
+
+class AdminOnboardRequest(OnboardRequest):
+    pass
+
+
+class OverviewResponse(BaseModel):
+    apps: int
+    paused_apps: int
+    repositories: int
+    open_circuits: int
+    watches: dict[str, int]
+    attempts_last_hour: int
+    failures_last_hour: int
+    queues: dict[str, dict[str, int] | None]
+
+
+class ListResponse(BaseModel):
+    items: list[dict[str, object]]
+    total: int
+    limit: int
+    offset: int
+
+
+class AppDetailResponse(BaseModel):
+    app: AppResponse
+    repositories: list[WatchResponse]
+
+
+class OperationResponse(BaseModel):
+    operation_id: str
+    kind: Literal["retry_failed", "resync"]
+    app_id: str | None
+    status: Literal["running", "done", "cancelled"]
+    total: int
+    done: int
+    created_at: str
+    updated_at: str

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from chalicelib import errors
 from chalicelib.domain import deliveries
-from chalicelib.domain.apps import App, NewApp
+from chalicelib.domain.apps import App, AppChanges, NewApp
 from chalicelib.domain.circuit_breaker import Circuit
 from chalicelib.domain.deliveries import Attempt, Change, Retry
 from chalicelib.domain.repositories import NewRepository, NewWatch, Repository, Watch, WatchStatus
@@ -35,8 +35,8 @@ class _Tables:
     ledger: dict[tuple[str, str], dict[str, bytes]] = field(default_factory=dict)
     snapshot_files: dict[str, dict[str, SnapshotFile]] = field(default_factory=dict)
     sync_failed_owed: dict[tuple[str, str], datetime] = field(default_factory=dict)
-    paused_reasons: dict[str, str] = field(default_factory=dict)
     attempts: dict[tuple[str, str], list[Attempt]] = field(default_factory=dict)
+    updated_at: dict[tuple[str, str], datetime] = field(default_factory=dict)
 
 
 class InMemoryApps:
@@ -69,9 +69,40 @@ class InMemoryApps:
         return next((app for app, lookup in self._tables.apps.values() if lookup == token_lookup), None)
 
     def pause(self, app_id: str, *, reason: str) -> None:
-        app, lookup = self._tables.apps[app_id]
-        self._tables.apps[app_id] = (replace(app, delivery_state="paused"), lookup)
-        self._tables.paused_reasons[app_id] = reason
+        self._change(app_id, delivery_state="paused", paused_reason=reason)
+
+    def resume(self, app_id: str) -> None:
+        self._change(app_id, delivery_state="active", paused_reason=None)
+
+    def set_token(self, app_id: str, *, token_lookup: bytes, token_hash: str) -> None:
+        app, _ = self._tables.apps[app_id]
+        self._tables.apps[app_id] = (replace(app, token_hash=token_hash), token_lookup)
+
+    def rotate_key(self, app_id: str, *, key_encrypted: str, previous_until: datetime) -> None:
+        app, _ = self._tables.apps[app_id]
+        self._change(
+            app_id,
+            client_auth_key_encrypted=key_encrypted,
+            previous_client_auth_key_encrypted=app.client_auth_key_encrypted,
+            previous_client_auth_key_expires_at=previous_until,
+        )
+
+    def update(self, app_id: str, changes: AppChanges) -> None:
+        self._change(app_id, **{field: value for field, value in vars(changes).items() if value is not None})
+
+    def delete(self, app_id: str) -> bool:
+        if self._tables.apps.pop(app_id, None) is None:
+            return False
+        for key in [key for key in self._tables.watches if key[0] == app_id]:
+            del self._tables.watches[key]
+            self._tables.ledger.pop(key, None)
+            self._tables.attempts.pop(key, None)
+        return True
+
+    def _change(self, app_id: str, **changes: object) -> None:
+        if app_id in self._tables.apps:
+            app, lookup = self._tables.apps[app_id]
+            self._tables.apps[app_id] = (replace(app, **changes), lookup)
 
 
 class InMemoryRepositories:
@@ -128,6 +159,24 @@ class InMemoryRepositories:
             last_error=error,
         )
 
+    def due_for_scan(self, *, checked_before: datetime, now: datetime, limit: int) -> list[str]:
+        watched = {repository_id for _, repository_id in self._tables.watches}
+        due = [
+            r
+            for r in self._tables.repositories.values()
+            if r.id in watched
+            and (r.last_checked_at is None or r.last_checked_at < checked_before)
+            and (r.circuit_open_until is None or r.circuit_open_until <= now)
+        ]
+        due.sort(key=lambda r: (r.last_checked_at is not None, r.last_checked_at or now, r.id))
+        return [r.id for r in due[:limit]]
+
+    def reset_circuit(self, repository_id: str) -> bool:
+        if repository_id not in self._tables.repositories:
+            return False
+        self._update(repository_id, consecutive_failures=0, circuit_open_until=None)
+        return True
+
     def _update(self, repository_id: str, **changes: object) -> None:
         if repository_id in self._tables.repositories:
             self._tables.repositories[repository_id] = replace(self._tables.repositories[repository_id], **changes)
@@ -178,15 +227,50 @@ class InMemoryWatches:
         watches = [w for (_, repo), w in self._tables.watches.items() if repo == repository_id]
         return sorted(watches, key=lambda w: (w.created_at, w.app_id))
 
-    def needing_delivery(self, repository_id: str) -> list[str]:
+    def needing_delivery(self, repository_id: str, *, now: datetime) -> list[str]:
         _, files = self._tables.snapshots.get(repository_id, (None, {}))
         needing = []
         for watch in self.of_repository(repository_id):
-            if self._tables.ledger.get((watch.app_id, repository_id), {}) != files:
+            waiting = watch.next_attempt_at is not None and watch.next_attempt_at > now
+            paused = self._tables.apps[watch.app_id][0].delivery_state == "paused"
+            if self._tables.ledger.get((watch.app_id, repository_id), {}) != files and not waiting and not paused:
                 status = watch.status if watch.status == "syncing" else "pending"
-                self._tables.watches[(watch.app_id, repository_id)] = replace(watch, status=status)
+                attempts = 0 if watch.status == "failed" else watch.attempts
+                self._tables.watches[(watch.app_id, repository_id)] = replace(watch, status=status, attempts=attempts)
                 needing.append(watch.app_id)
         return sorted(needing)
+
+    def due_retries(self, *, now: datetime, limit: int) -> list[tuple[str, str]]:
+        due = [
+            w
+            for w in self._tables.watches.values()
+            if w.next_attempt_at is not None and w.next_attempt_at <= now and w.status == "pending" and self._active(w)
+        ]
+        return [(w.app_id, w.repository_id) for w in sorted(due, key=lambda w: w.next_attempt_at)[:limit]]
+
+    def left_behind(self, *, updated_before: datetime, now: datetime, limit: int) -> list[tuple[str, str]]:
+        stuck = [
+            w
+            for w in self._tables.watches.values()
+            if w.status in ("pending", "syncing")
+            and self._tables.updated_at.get((w.app_id, w.repository_id), w.created_at) < updated_before
+            and (w.next_attempt_at is None or w.next_attempt_at <= now)
+            and self._active(w)
+            and w.repository_id in self._tables.snapshots
+        ]
+        return [(w.app_id, w.repository_id) for w in stuck[:limit]]
+
+    def reset_for_retry(self, app_id: str, repository_id: str) -> bool:
+        if (app_id, repository_id) not in self._tables.watches:
+            return False
+        self._update(app_id, repository_id, status="pending", attempts=0, last_error=None, next_attempt_at=None)
+        return True
+
+    def touch(self, app_id: str, repository_id: str) -> None:
+        self._tables.updated_at[(app_id, repository_id)] = datetime.now(UTC)
+
+    def _active(self, watch: Watch) -> bool:
+        return self._tables.apps[watch.app_id][0].delivery_state == "active"
 
     def owe_sync_failed(self, repository_id: str, *, opened_at: datetime) -> list[str]:
         owed = [watch.app_id for watch in self.of_repository(repository_id)]
@@ -226,6 +310,7 @@ class InMemoryWatches:
         key = (app_id, repository_id)
         if key in self._tables.watches:
             self._tables.watches[key] = replace(self._tables.watches[key], **changes)
+            self._tables.updated_at[key] = datetime.now(UTC)
 
     def _status(self, watch: Watch) -> WatchStatus:
         commit, files = self._tables.snapshots.get(watch.repository_id, (None, {}))
@@ -240,7 +325,7 @@ class InMemoryWatches:
             files_delivered=delivered,
             files_pending=len(files) - delivered + removed,
             deliveries_paused=self._tables.apps[watch.app_id][0].delivery_state == "paused",
-            paused_reason=self._tables.paused_reasons.get(watch.app_id),
+            paused_reason=self._tables.apps[watch.app_id][0].paused_reason,
         )
 
 
@@ -255,6 +340,13 @@ class InMemorySnapshots:
 
     def files(self, repository_id: str) -> dict[str, SnapshotFile]:
         return dict(self._tables.snapshot_files.get(repository_id, {}))
+
+    def contents_only_in(self, repository_ids: list[str]) -> list[str]:
+        def contents(ids: Iterable[str]) -> set[str]:
+            return {f.sha256.hex() for rid in ids for f in self._tables.snapshot_files.get(rid, {}).values()}
+
+        others = contents(rid for rid in self._tables.snapshot_files if rid not in repository_ids)
+        return sorted(contents(repository_ids) - others)
 
     def apply(
         self,
@@ -304,6 +396,12 @@ class InMemoryDeliveries:
     def forget_all(self, app_id: str, repository_id: str) -> None:
         self._tables.ledger.pop((app_id, repository_id), None)
 
+    def forget_snapshot_paths(self, app_id: str, repository_id: str) -> None:
+        files = self._tables.snapshot_files.get(repository_id, {})
+        ledger = self._tables.ledger.get((app_id, repository_id), {})
+        for path in [path for path in ledger if path in files]:
+            del ledger[path]
+
     def log_attempt(self, app_id: str, repository_id: str, attempt: Attempt) -> None:
         if (app_id, repository_id) not in self._tables.watches:
             raise errors.NotFound("the watch no longer exists")
@@ -335,6 +433,9 @@ class InMemoryStore:
                 watches=InMemoryWatches(self.tables),
                 snapshots=InMemorySnapshots(self.tables),
                 deliveries=InMemoryDeliveries(self.tables),
+                # Operator views and bulk operations are SQL read models, tested against Postgres only.
+                operations=None,  # type: ignore[arg-type]
+                admin=None,  # type: ignore[arg-type]
             )
         except BaseException:
             self.tables.__dict__.update(saved.__dict__)  # roll back, like Postgres would
@@ -391,6 +492,9 @@ class RecordingScanQueue:
         if not self.available:
             raise errors.Unavailable("queue docora-scan is not available")
 
+    def depth(self) -> dict[str, int]:
+        return {"waiting": len(self.requested), "in_flight": 0, "delayed": 0}
+
 
 class CountingRateLimiter:
     """A bucket of `per_minute` tokens per key that never refills: enough to test refusals."""
@@ -425,6 +529,9 @@ class RecordingDeliveryQueue:
     def request_delivery(self, app_id: str, repository_id: str, delay_seconds: int = 0) -> None:
         self.requested.append((app_id, repository_id, delay_seconds))
 
+    def depth(self) -> dict[str, int]:
+        return {"waiting": len(self.requested), "in_flight": 0, "delayed": 0}
+
 
 class InMemoryContents:
     def __init__(self) -> None:
@@ -437,6 +544,10 @@ class InMemoryContents:
                 self.objects[sha256] = content
                 uploaded += 1
         return uploaded
+
+    def delete_many(self, sha256s: list[str]) -> None:
+        for sha256 in sha256s:
+            self.objects.pop(sha256, None)
 
     def open(self, sha256: str) -> io.BytesIO:
         if sha256 not in self.objects:
@@ -453,6 +564,7 @@ class InMemoryLocks:
     def __init__(self) -> None:
         self.held: set[str] = set()
         self.asked: dict[str, datetime] = {}
+        self.claimed: set[str] = set()  # claims never expire here: enough for one test
 
     @contextmanager
     def hold(self, name: str) -> Iterator[bool]:
@@ -464,6 +576,12 @@ class InMemoryLocks:
             yield True
         finally:
             self.held.discard(name)
+
+    def claim(self, name: str, *, seconds: int) -> bool:
+        if name in self.claimed:
+            return False
+        self.claimed.add(name)
+        return True
 
     def ask_again(self, name: str, requested_at: datetime) -> None:
         if requested_at > self.asked.get(name, requested_at - timedelta(seconds=1)):

@@ -8,8 +8,10 @@ from contextlib import contextmanager
 import psycopg
 
 from chalicelib import errors
+from chalicelib.adapters.postgres_admin import PostgresAdmin
 from chalicelib.adapters.postgres_apps import PostgresApps
 from chalicelib.adapters.postgres_deliveries import PostgresDeliveries
+from chalicelib.adapters.postgres_operations import PostgresOperations
 from chalicelib.adapters.postgres_repositories import PostgresRepositories
 from chalicelib.adapters.postgres_snapshots import PostgresSnapshots
 from chalicelib.adapters.postgres_watches import PostgresWatches
@@ -33,6 +35,8 @@ class PostgresStore:
                 watches=PostgresWatches(connection),
                 snapshots=PostgresSnapshots(connection),
                 deliveries=PostgresDeliveries(connection),
+                operations=PostgresOperations(connection),
+                admin=PostgresAdmin(connection),
             )
 
     def ping(self) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import psycopg
 from psycopg.rows import class_row
 
 from chalicelib import errors
-from chalicelib.domain.apps import App, NewApp
+from chalicelib.domain.apps import App, AppChanges, NewApp
 
 _INSERT = """
     INSERT INTO apps (id, app_name, email, website, description, base_url,
@@ -14,21 +16,46 @@ _INSERT = """
     VALUES (%(id)s, %(app_name)s, %(email)s, %(website)s, %(description)s, %(base_url)s,
             %(token_lookup)s, %(token_hash)s, %(client_auth_key_encrypted)s)
     RETURNING id, app_name, email, website, description, base_url, token_hash,
-              client_auth_key_encrypted, delivery_state, created_at
+              client_auth_key_encrypted, delivery_state, created_at, previous_client_auth_key_encrypted,
+              previous_client_auth_key_expires_at, paused_reason
 """
 _SELECT_BY_ID = """
     SELECT id, app_name, email, website, description, base_url, token_hash,
-           client_auth_key_encrypted, delivery_state, created_at
+           client_auth_key_encrypted, delivery_state, created_at, previous_client_auth_key_encrypted,
+           previous_client_auth_key_expires_at, paused_reason
       FROM apps
      WHERE id = %(id)s
 """
 # The lookup key is unique and indexed: authentication costs one index probe whatever the number of apps.
 _SELECT_BY_TOKEN_LOOKUP = """
     SELECT id, app_name, email, website, description, base_url, token_hash,
-           client_auth_key_encrypted, delivery_state, created_at
+           client_auth_key_encrypted, delivery_state, created_at, previous_client_auth_key_encrypted,
+           previous_client_auth_key_expires_at, paused_reason
       FROM apps
      WHERE token_lookup = %(token_lookup)s
 """
+_SET_TOKEN = """
+    UPDATE apps SET token_lookup = %(token_lookup)s, token_hash = %(token_hash)s, updated_at = now() WHERE id = %(id)s
+"""
+# The key being replaced stays usable for the overlap, so receivers can switch without losing a request.
+_ROTATE_KEY = """
+    UPDATE apps
+       SET previous_client_auth_key_encrypted = client_auth_key_encrypted,
+           previous_client_auth_key_expires_at = %(previous_until)s,
+           client_auth_key_encrypted = %(key)s, updated_at = now()
+     WHERE id = %(id)s
+"""
+_UPDATE_PROFILE = """
+    UPDATE apps
+       SET base_url = COALESCE(%(base_url)s, base_url), app_name = COALESCE(%(app_name)s, app_name),
+           email = COALESCE(%(email)s, email), website = COALESCE(%(website)s, website),
+           description = COALESCE(%(description)s, description), updated_at = now()
+     WHERE id = %(id)s
+"""
+_RESUME = """
+    UPDATE apps SET delivery_state = 'active', paused_reason = NULL, updated_at = now() WHERE id = %(id)s
+"""
+_DELETE = "DELETE FROM apps WHERE id = %(id)s"
 _PAUSE = """
     UPDATE apps SET delivery_state = 'paused', paused_reason = %(reason)s, updated_at = now() WHERE id = %(id)s
 """
@@ -54,3 +81,19 @@ class PostgresApps:
 
     def pause(self, app_id: str, *, reason: str) -> None:
         self._cursor.execute(_PAUSE, {"id": app_id, "reason": reason})
+
+    def resume(self, app_id: str) -> None:
+        self._cursor.execute(_RESUME, {"id": app_id})
+
+    def set_token(self, app_id: str, *, token_lookup: bytes, token_hash: str) -> None:
+        self._cursor.execute(_SET_TOKEN, {"id": app_id, "token_lookup": token_lookup, "token_hash": token_hash})
+
+    def rotate_key(self, app_id: str, *, key_encrypted: str, previous_until: datetime) -> None:
+        self._cursor.execute(_ROTATE_KEY, {"id": app_id, "key": key_encrypted, "previous_until": previous_until})
+
+    def update(self, app_id: str, changes: AppChanges) -> None:
+        self._cursor.execute(_UPDATE_PROFILE, {"id": app_id} | vars(changes))
+
+    def delete(self, app_id: str) -> bool:
+        """The app and what hangs off it (watches, ledger, attempt log, operations) go together."""
+        return self._cursor.execute(_DELETE, {"id": app_id}).rowcount == 1

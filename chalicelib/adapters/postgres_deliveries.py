@@ -38,6 +38,13 @@ _FORGET = (
     "DELETE FROM delivered_files WHERE app_id = %(app_id)s AND repository_id = %(repository_id)s AND path = %(path)s"
 )
 _FORGET_ALL = "DELETE FROM delivered_files WHERE app_id = %(app_id)s AND repository_id = %(repository_id)s"
+# A resync keeps the ledger rows of paths the snapshot no longer has, so their deletes go out first.
+_FORGET_SNAPSHOT_PATHS = """
+    DELETE FROM delivered_files d
+     USING snapshot_files f
+     WHERE d.app_id = %(app_id)s AND d.repository_id = %(repository_id)s
+       AND f.repository_id = d.repository_id AND f.path = d.path
+"""
 _LOG_ATTEMPT = """
     INSERT INTO delivery_attempts (app_id, repository_id, path, event, delivery_id, attempt, status_code, error,
                                    duration_ms, attempted_at)
@@ -85,6 +92,9 @@ class PostgresDeliveries:
 
     def forget_all(self, app_id: str, repository_id: str) -> None:
         self._connection.execute(_FORGET_ALL, {"app_id": app_id, "repository_id": repository_id})
+
+    def forget_snapshot_paths(self, app_id: str, repository_id: str) -> None:
+        self._connection.execute(_FORGET_SNAPSHOT_PATHS, {"app_id": app_id, "repository_id": repository_id})
 
     def log_attempt(self, app_id: str, repository_id: str, attempt: Attempt) -> None:
         params = {"app_id": app_id, "repository_id": repository_id} | {

@@ -49,6 +49,20 @@ _RECORD_FAILURE = """
        SET consecutive_failures = %(failures)s, circuit_open_until = %(open_until)s, last_error = %(error)s
      WHERE id = %(id)s
 """
+# Due: not checked within the interval, watched by someone, and with its circuit closed or its
+# cooldown over (a half-open try). Oldest first, so a backlog drains fairly.
+_SELECT_DUE = """
+    SELECT r.id
+      FROM repositories r
+     WHERE (r.last_checked_at IS NULL OR r.last_checked_at < %(checked_before)s)
+       AND (r.circuit_open_until IS NULL OR r.circuit_open_until <= %(now)s)
+       AND EXISTS (SELECT 1 FROM watches w WHERE w.repository_id = r.id)
+     ORDER BY r.last_checked_at NULLS FIRST, r.id
+     LIMIT %(limit)s
+"""
+_RESET_CIRCUIT = """
+    UPDATE repositories SET consecutive_failures = 0, circuit_open_until = NULL WHERE id = %(id)s
+"""
 
 
 class PostgresRepositories:
@@ -84,3 +98,10 @@ class PostgresRepositories:
             "error": error,
         }
         self._connection.execute(_RECORD_FAILURE, params)
+
+    def due_for_scan(self, *, checked_before: datetime, now: datetime, limit: int) -> list[str]:
+        params = {"checked_before": checked_before, "now": now, "limit": limit}
+        return [repository_id for (repository_id,) in self._connection.execute(_SELECT_DUE, params)]
+
+    def reset_circuit(self, repository_id: str) -> bool:
+        return self._connection.execute(_RESET_CIRCUIT, {"id": repository_id}).rowcount == 1

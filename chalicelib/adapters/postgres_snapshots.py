@@ -23,6 +23,13 @@ _DELETE_FILES = "DELETE FROM snapshot_files WHERE repository_id = %(id)s AND pat
 _COPY_FILES = "COPY snapshot_files (repository_id, path, blob_id, sha256, size, is_binary) FROM STDIN"
 _DELETE_SKIPPED = "DELETE FROM snapshot_skipped_files WHERE repository_id = %(id)s"
 _COPY_SKIPPED = "COPY snapshot_skipped_files (repository_id, path, reason, size) FROM STDIN"
+_SELECT_CONTENTS_ONLY_IN = """
+    SELECT DISTINCT encode(f.sha256, 'hex')
+      FROM snapshot_files f
+     WHERE f.repository_id = ANY(%(ids)s)
+       AND NOT EXISTS (SELECT 1 FROM snapshot_files o
+                        WHERE o.sha256 = f.sha256 AND NOT o.repository_id = ANY(%(ids)s))
+"""
 
 
 class PostgresSnapshots:
@@ -39,6 +46,11 @@ class PostgresSnapshots:
             path: SnapshotFile(path, bytes(blob_id).hex(), bytes(sha256), size, is_binary)
             for path, blob_id, sha256, size, is_binary in rows
         }
+
+    def contents_only_in(self, repository_ids: list[str]) -> list[str]:
+        """SHA-256 (hex) of contents that no snapshot but these repositories' refers to."""
+        rows = self._connection.execute(_SELECT_CONTENTS_ONLY_IN, {"ids": repository_ids})
+        return sorted(sha256 for (sha256,) in rows)
 
     def apply(
         self,

@@ -37,10 +37,16 @@ _SELECT_OF_REPOSITORY = """
 """
 # A watch needs delivery when the snapshot has a file its ledger lacks (or holds at another sha), or its
 # ledger has a path the snapshot no longer has. A running delivery keeps its `syncing` status.
+# A failed watch starts a fresh round of attempts; one waiting for a scheduled retry keeps waiting, and
+# a paused app is left alone until it is resumed.
 _MARK_NEEDING_DELIVERY = """
     UPDATE watches w
-       SET status = CASE WHEN w.status = 'syncing' THEN w.status ELSE 'pending' END, updated_at = now()
+       SET status = CASE WHEN w.status = 'syncing' THEN w.status ELSE 'pending' END,
+           attempts = CASE WHEN w.status = 'failed' THEN 0 ELSE w.attempts END,
+           updated_at = now()
      WHERE w.repository_id = %(repository_id)s
+       AND (w.next_attempt_at IS NULL OR w.next_attempt_at <= %(now)s)
+       AND EXISTS (SELECT 1 FROM apps a WHERE a.id = w.app_id AND a.delivery_state = 'active')
        AND (EXISTS (SELECT 1
                       FROM snapshot_files f
                       LEFT JOIN delivered_files d
@@ -52,6 +58,30 @@ _MARK_NEEDING_DELIVERY = """
                         WHERE d.app_id = w.app_id AND d.repository_id = w.repository_id AND f.path IS NULL))
     RETURNING w.app_id
 """
+_SELECT_DUE_RETRIES = """
+    SELECT w.app_id, w.repository_id
+      FROM watches w JOIN apps a ON a.id = w.app_id
+     WHERE w.next_attempt_at <= %(now)s AND w.status = 'pending' AND a.delivery_state = 'active'
+     ORDER BY w.next_attempt_at
+     LIMIT %(limit)s
+"""
+# Left behind: a job that crashed mid-sync, or a delivery request lost between commit and queue.
+_SELECT_LEFT_BEHIND = """
+    SELECT w.app_id, w.repository_id
+      FROM watches w JOIN apps a ON a.id = w.app_id
+     WHERE w.status IN ('pending', 'syncing') AND w.updated_at < %(updated_before)s
+       AND (w.next_attempt_at IS NULL OR w.next_attempt_at <= %(now)s)
+       AND a.delivery_state = 'active'
+       AND EXISTS (SELECT 1 FROM snapshots s WHERE s.repository_id = w.repository_id)
+     ORDER BY w.updated_at
+     LIMIT %(limit)s
+"""
+_RESET_FOR_RETRY = """
+    UPDATE watches
+       SET status = 'pending', attempts = 0, last_error = NULL, next_attempt_at = NULL, updated_at = now()
+     WHERE app_id = %(app_id)s AND repository_id = %(repository_id)s
+"""
+_TOUCH = "UPDATE watches SET updated_at = now() WHERE app_id = %(app_id)s AND repository_id = %(repository_id)s"
 _OWE_SYNC_FAILED = """
     UPDATE watches SET sync_failed_pending_at = %(opened_at)s, updated_at = now()
      WHERE repository_id = %(repository_id)s
@@ -143,9 +173,23 @@ class PostgresWatches:
     def of_repository(self, repository_id: str) -> list[Watch]:
         return self._cursor.execute(_SELECT_OF_REPOSITORY, {"repository_id": repository_id}).fetchall()
 
-    def needing_delivery(self, repository_id: str) -> list[str]:
-        rows = self._connection.execute(_MARK_NEEDING_DELIVERY, {"repository_id": repository_id}).fetchall()
-        return sorted(app_id for (app_id,) in rows)
+    def needing_delivery(self, repository_id: str, *, now: datetime) -> list[str]:
+        params = {"repository_id": repository_id, "now": now}
+        return sorted(app_id for (app_id,) in self._connection.execute(_MARK_NEEDING_DELIVERY, params).fetchall())
+
+    def due_retries(self, *, now: datetime, limit: int) -> list[tuple[str, str]]:
+        return [tuple(row) for row in self._connection.execute(_SELECT_DUE_RETRIES, {"now": now, "limit": limit})]
+
+    def left_behind(self, *, updated_before: datetime, now: datetime, limit: int) -> list[tuple[str, str]]:
+        params = {"updated_before": updated_before, "now": now, "limit": limit}
+        return [tuple(row) for row in self._connection.execute(_SELECT_LEFT_BEHIND, params)]
+
+    def reset_for_retry(self, app_id: str, repository_id: str) -> bool:
+        params = {"app_id": app_id, "repository_id": repository_id}
+        return self._connection.execute(_RESET_FOR_RETRY, params).rowcount == 1
+
+    def touch(self, app_id: str, repository_id: str) -> None:
+        self._connection.execute(_TOUCH, {"app_id": app_id, "repository_id": repository_id})
 
     def owe_sync_failed(self, repository_id: str, *, opened_at: datetime) -> list[str]:
         params = {"repository_id": repository_id, "opened_at": opened_at}

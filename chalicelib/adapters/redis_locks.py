@@ -14,6 +14,7 @@ from chalicelib import errors
 
 _LOCK_PREFIX = "docora:lock:"
 _ASKED_PREFIX = "docora:asked:"
+_CLAIM_PREFIX = "docora:claim:"
 # Only the owner may extend or delete: a holder that paused past its TTL must not free a lock
 # that someone else has taken since.
 _RENEW_IF_OWNER = """
@@ -59,6 +60,10 @@ class RedisLocks:
             renewer.join()
             with _translated():
                 self._release(keys=[key], args=[token])
+
+    def claim(self, name: str, *, seconds: int) -> bool:
+        with _translated():
+            return bool(self._client.set(_CLAIM_PREFIX + name, "1", nx=True, ex=seconds))
 
     def ask_again(self, name: str, requested_at: datetime) -> None:
         with _translated():

@@ -43,6 +43,12 @@ class S3Contents:
                     raise errors.NotFound(f"content {sha256} is not in the bucket") from error
                 raise
 
+    def delete_many(self, sha256s: list[str]) -> None:
+        with _translated():
+            for start in range(0, len(sha256s), 1000):  # DeleteObjects takes at most 1,000 keys
+                keys = [{"Key": _PREFIX + sha256} for sha256 in sha256s[start : start + 1000]]
+                self._client.delete_objects(Bucket=self._bucket, Delete={"Objects": keys, "Quiet": True})
+
     def ping(self) -> None:
         with _translated():
             self._client.head_bucket(Bucket=self._bucket)

@@ -23,6 +23,16 @@ class SqsQueue:
         with _translated(self._queue_name):
             self._client.send_message(QueueUrl=self._url(), MessageBody=body, DelaySeconds=delay_seconds)
 
+    def depth(self) -> dict[str, int]:
+        names = {
+            "ApproximateNumberOfMessages": "waiting",
+            "ApproximateNumberOfMessagesNotVisible": "in_flight",
+            "ApproximateNumberOfMessagesDelayed": "delayed",
+        }
+        with _translated(self._queue_name):
+            found = self._client.get_queue_attributes(QueueUrl=self._url(), AttributeNames=list(names))
+        return {label: int(found["Attributes"].get(name, 0)) for name, label in names.items()}
+
     def ping(self) -> None:
         with _translated(self._queue_name):
             self._client.get_queue_attributes(QueueUrl=self._url(), AttributeNames=["QueueArn"])

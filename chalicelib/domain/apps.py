@@ -18,6 +18,25 @@ class App:
     client_auth_key_encrypted: str
     delivery_state: str
     created_at: datetime
+    previous_client_auth_key_encrypted: str | None = None
+    previous_client_auth_key_expires_at: datetime | None = None
+    paused_reason: str | None = None
+
+    def previous_key_until(self, now: datetime) -> str | None:
+        """The encrypted key replaced by a rotation, while its overlap lasts."""
+        expires = self.previous_client_auth_key_expires_at
+        return self.previous_client_auth_key_encrypted if expires is not None and expires > now else None
+
+
+@dataclass(frozen=True)
+class AppChanges:
+    """A partial update of an app's own profile; None leaves a field as it is."""
+
+    base_url: str | None = None
+    app_name: str | None = None
+    email: str | None = None
+    website: str | None = None
+    description: str | None = None
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ class _Job:
     repository: Repository
     commit: str | None
     key: str
+    previous_key: str | None  # the key a rotation replaced, while its overlap lasts
     clock: Callable[[], datetime]
     deps: Deps
 
@@ -84,7 +85,10 @@ def _reconcile(
         return Delivered("gone")
     if app.delivery_state == "paused":
         return Delivered("paused")
-    job = _Job(app, watch, repository, commit, deps.cipher.decrypt(app.client_auth_key_encrypted), clock, deps)
+    previous = app.previous_key_until(clock())
+    previous_key = deps.cipher.decrypt(previous) if previous is not None else None
+    key = deps.cipher.decrypt(app.client_auth_key_encrypted)
+    job = _Job(app, watch, repository, commit, key, previous_key, clock, deps)
     _notify_sync_failed(job)
     with deps.store.transaction() as tx:
         pending = tx.deliveries.pending(app_id, repository_id)
@@ -176,7 +180,9 @@ def _post(
     result, total_ms = WebhookResult(None, None, "nothing to send", 0), 0
     for request_id, body in bodies:
         moment = int(job.clock().timestamp())
-        headers = webhooks.headers(job.app.id, job.key, body, change.event, request_id, moment, __version__)
+        headers = webhooks.headers(
+            job.app.id, job.key, body, change.event, request_id, moment, __version__, job.previous_key
+        )
         result = job.deps.webhooks.send(url, body, headers, timeout=job.deps.settings.webhook_timeout_ms / 1000)
         total_ms += result.duration_ms
         if retry_schedule.outcome(result.status_code) != retry_schedule.DELIVERED:
@@ -236,7 +242,9 @@ def _notify_sync_failed(job: _Job) -> None:
         now,
     )
     delivery_id = webhooks.delivery_id(job.app.id, repository.id, "", opened_at.isoformat(), "sync_failed")
-    headers = webhooks.headers(job.app.id, job.key, body, "sync_failed", delivery_id, int(now.timestamp()), __version__)
+    headers = webhooks.headers(
+        job.app.id, job.key, body, "sync_failed", delivery_id, int(now.timestamp()), __version__, job.previous_key
+    )
     url = webhooks.event_url(job.app.base_url, "sync_failed")
     result = deps.webhooks.send(url, body, headers, timeout=deps.settings.sync_failed_timeout_ms / 1000)
     _log(job, None, "sync_failed", delivery_id, result, result.duration_ms)

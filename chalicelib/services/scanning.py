@@ -99,7 +99,7 @@ def _scan(
         if head == last_commit and repository.consecutive_failures:
             tx.repositories.record_success(repository.id, head=head)
     if head == last_commit:
-        return ScanResult("unchanged", head, deliveries=_fan_out(repository.id, deps=deps))
+        return ScanResult("unchanged", head, deliveries=_fan_out(repository.id, now=now, deps=deps))
     cache_dir = os.path.join(deps.settings.ephemeral_dir, repository.id)
     tree = _git(deps.git.fetch_tree, url, repository.branch, token, cache_dir)
     is_ignored = deps.git.ignore_filter(tree.docoraignore) if tree.docoraignore is not None else None
@@ -117,7 +117,7 @@ def _scan(
             repository.id, commit=tree.commit, delta=delta, file_count=len(files), skipped=skipped, taken_at=now
         )
         tx.repositories.record_success(repository.id, head=tree.commit)
-    deliveries = _fan_out(repository.id, deps=deps)
+    deliveries = _fan_out(repository.id, now=now, deps=deps)
     return ScanResult("scanned", tree.commit, deliveries=deliveries, blobs_read=len(unknown))
 
 
@@ -138,10 +138,10 @@ def _read_blobs(
                 yield digest.hexdigest(), stream.read()
 
 
-def _fan_out(repository_id: str, *, deps: Deps) -> int:
+def _fan_out(repository_id: str, *, now: datetime, deps: Deps) -> int:
     """After the snapshot is committed: one delivery request per watch whose ledger differs from it."""
     with deps.store.transaction() as tx:
-        app_ids = tx.watches.needing_delivery(repository_id)
+        app_ids = tx.watches.needing_delivery(repository_id, now=now)
     for app_id in app_ids:
         deps.delivery_queue.request_delivery(app_id, repository_id)
     return len(app_ids)

@@ -73,6 +73,15 @@ def unwatch(app: App, repository_id: str, *, deps: Deps) -> None:
         tx.repositories.delete_if_unwatched(repository_id)
 
 
+def resync(app: App, repository_id: str, *, deps: Deps) -> None:
+    """Send everything again: the ledger keeps only paths the repository no longer has, whose deletes go first."""
+    show_watch(app, repository_id, deps=deps)
+    with deps.store.transaction() as tx:
+        tx.deliveries.forget_snapshot_paths(app.id, repository_id)
+        tx.watches.reset_for_retry(app.id, repository_id)
+    deps.delivery_queue.request_delivery(app.id, repository_id)
+
+
 def delivery_attempts(app: App, repository_id: str, *, limit: int, before: int | None, deps: Deps) -> list[Attempt]:
     """The watch's delivery attempts, newest first; `before` is the last id of the previous page."""
     show_watch(app, repository_id, deps=deps)

@@ -43,10 +43,11 @@ def test_word_left_is_read_once_and_only_when_newer(locks):
 
 
 def test_a_redis_lock_outlives_its_ttl_while_held_and_expires_when_its_holder_dies(redis_client):
-    locks = RedisLocks(redis_client, ttl_seconds=0.3)
+    # A TTL of 1 s renewed every third of a second, held for 2.5 s: several renewals must have happened.
+    locks = RedisLocks(redis_client, ttl_seconds=1.0)
 
     with locks.hold("scan:slow") as held:
-        time.sleep(0.8)
+        time.sleep(2.5)
         still_held = redis_client.exists("docora:lock:scan:slow")
     redis_client.set("docora:lock:scan:dead", "someone-else", px=300)
     time.sleep(0.4)

@@ -202,7 +202,7 @@ def test_watches_needing_delivery_are_those_whose_ledger_differs(backend):
     seed.ledger(current.id, repository.id, {"a.md": sha("a")})
 
     with store.transaction() as tx:
-        needing = tx.watches.needing_delivery(repository.id)
+        needing = tx.watches.needing_delivery(repository.id, now=NOW)
         owed = tx.watches.owe_sync_failed(repository.id, opened_at=NOW)
         watches = tx.watches.of_repository(repository.id)
 

@@ -1,0 +1,120 @@
+"""SQL for the operator API: counts, searchable and sortable lists, and the watches a bulk action covers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from chalicelib.domain.operations import ListPage, ListQuery, like_pattern
+
+_COUNTS = """
+    SELECT (SELECT count(*) FROM apps) AS apps,
+           (SELECT count(*) FROM apps WHERE delivery_state = 'paused') AS paused_apps,
+           (SELECT count(*) FROM repositories) AS repositories,
+           (SELECT count(*) FROM repositories WHERE circuit_open_until > %(now)s) AS open_circuits,
+           (SELECT count(*) FROM delivery_attempts WHERE attempted_at > %(hour_ago)s) AS attempts_last_hour,
+           (SELECT count(*) FROM delivery_attempts WHERE attempted_at > %(hour_ago)s AND error IS NOT NULL)
+               AS failures_last_hour
+"""
+_WATCHES_BY_STATUS = "SELECT status, count(*) FROM watches GROUP BY status"
+
+# Each list: its FROM clause, the columns shown, the text columns searched and the sortable columns.
+_LISTS: dict[str, dict[str, Any]] = {
+    "apps": {
+        "select": """SELECT a.id, a.app_name, a.email, a.base_url, a.delivery_state, a.paused_reason, a.created_at,
+                            (SELECT count(*) FROM watches w WHERE w.app_id = a.id) AS watches,
+                            (SELECT count(*) FROM watches w WHERE w.app_id = a.id AND w.status = 'failed')
+                                AS failed_watches
+                       FROM apps a""",
+        "search": ("a.id", "a.app_name", "a.email", "a.base_url"),
+        "sort": {"created_at": "a.created_at", "app_name": "a.app_name", "email": "a.email"},
+    },
+    "repositories": {
+        "select": """SELECT r.id, r.github_url, r.branch, r.is_private, r.last_head, r.last_checked_at,
+                            r.consecutive_failures, r.circuit_open_until, r.last_error, r.created_at,
+                            (SELECT count(*) FROM watches w WHERE w.repository_id = r.id) AS watches
+                       FROM repositories r""",
+        "search": ("r.id", "r.github_url"),
+        "sort": {
+            "created_at": "r.created_at",
+            "github_url": "r.github_url",
+            "last_checked_at": "r.last_checked_at",
+            "consecutive_failures": "r.consecutive_failures",
+        },
+    },
+    "failed_watches": {
+        "select": """SELECT w.app_id, w.repository_id, a.app_name, r.github_url, w.attempts, w.last_error,
+                            w.updated_at
+                       FROM watches w JOIN apps a ON a.id = w.app_id JOIN repositories r ON r.id = w.repository_id
+                      WHERE w.status = 'failed'""",
+        "search": ("w.app_id", "w.repository_id", "a.app_name", "r.github_url"),
+        "sort": {"updated_at": "w.updated_at", "attempts": "w.attempts"},
+    },
+    "attempts": {
+        "select": """SELECT d.id, d.app_id, d.repository_id, d.path, d.event, d.delivery_id, d.attempt,
+                            d.status_code, d.error, d.duration_ms, d.attempted_at
+                       FROM delivery_attempts d""",
+        "search": ("d.app_id", "d.repository_id", "d.path", "d.error"),
+        "sort": {"attempted_at": "d.id"},
+    },
+}
+_FAILED_WATCHES = """
+    SELECT app_id, repository_id FROM watches
+     WHERE status = 'failed' AND (%(app_id)s::text IS NULL OR app_id = %(app_id)s)
+     ORDER BY app_id, repository_id
+"""
+_WATCHES_OF_APP = "SELECT app_id, repository_id FROM watches WHERE app_id = %(app_id)s ORDER BY repository_id"
+
+
+class PostgresAdmin:
+    def __init__(self, connection: psycopg.Connection) -> None:
+        self._connection = connection
+
+    def counts(self, *, now: datetime, hour_ago: datetime) -> dict[str, Any]:
+        with self._connection.cursor(row_factory=dict_row) as cursor:
+            counts = cursor.execute(_COUNTS, {"now": now, "hour_ago": hour_ago}).fetchone() or {}
+        by_status = dict(self._connection.execute(_WATCHES_BY_STATUS).fetchall())
+        return dict(counts) | {"watches": {s: by_status.get(s, 0) for s in ("pending", "syncing", "synced", "failed")}}
+
+    def page(self, name: str, query: ListQuery) -> ListPage:
+        """One page of a list; `query.sort` must be one of the list's sortable columns (checked by the caller)."""
+        spec = _LISTS[name]
+        base = sql.SQL(spec["select"])
+        where, params = self._search(spec, query.search)
+        order = sql.SQL(spec["sort"][query.sort] + (" DESC" if query.descending else " ASC"))
+        statement = sql.SQL("SELECT *, count(*) OVER () AS total_rows FROM ({base}) AS listed {where} "
+                            "ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s")  # fmt: skip
+        composed = statement.format(base=base, where=where, order=_unqualified(order))
+        with self._connection.cursor(row_factory=dict_row) as cursor:
+            rows = cursor.execute(composed, params | {"limit": query.limit, "offset": query.offset}).fetchall()
+        total = rows[0].pop("total_rows") if rows else 0
+        for row in rows[1:]:
+            row.pop("total_rows")
+        return ListPage(items=rows, total=total)
+
+    def sortable(self, name: str) -> tuple[str, ...]:
+        return tuple(_LISTS[name]["sort"])
+
+    def failed_watches(self, app_id: str | None) -> list[tuple[str, str]]:
+        return [tuple(row) for row in self._connection.execute(_FAILED_WATCHES, {"app_id": app_id})]
+
+    def watches_of_app(self, app_id: str) -> list[tuple[str, str]]:
+        return [tuple(row) for row in self._connection.execute(_WATCHES_OF_APP, {"app_id": app_id})]
+
+    def _search(self, spec: dict[str, Any], search: str | None) -> tuple[sql.Composable, dict[str, Any]]:
+        if not search:
+            return sql.SQL(""), {}
+        columns = [sql.SQL("listed.{} ILIKE %(pattern)s ESCAPE '\\'").format(sql.Identifier(c.split(".")[1]))
+                   for c in spec["search"]]  # fmt: skip
+        return sql.SQL("WHERE ") + sql.SQL(" OR ").join(columns), {"pattern": like_pattern(search)}
+
+
+def _unqualified(order: sql.SQL) -> sql.SQL:
+    # The outer query sees the inner columns by bare name: "a.created_at DESC" -> "listed.created_at DESC".
+    text = order.as_string(None)
+    column, _, direction = text.partition(" ")
+    return sql.SQL("listed.") + sql.Identifier(column.split(".")[1]) + sql.SQL(" " + direction)

@@ -1,0 +1,107 @@
+"""The operator's view and levers: counts, lists, one app in detail, retries, resyncs, pauses and circuits."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib import errors
+from chalicelib.domain.apps import App
+from chalicelib.domain.operations import ListPage, ListQuery, Operation
+from chalicelib.ports import Deps
+from chalicelib.services import operations
+
+
+def overview(*, now: datetime, deps: Deps) -> dict[str, Any]:
+    with deps.store.transaction() as tx:
+        counts = tx.admin.counts(now=now, hour_ago=now - timedelta(hours=1))
+    return counts | {"queues": {"scan": _depth(deps.scan_queue), "delivery": _depth(deps.delivery_queue)}}
+
+
+def list_page(name: str, query: ListQuery, *, deps: Deps) -> ListPage:
+    with deps.store.transaction() as tx:
+        if query.sort not in tx.admin.sortable(name):
+            allowed = ", ".join(tx.admin.sortable(name))
+            raise errors.InvalidInput.field("sort", f"must be one of: {allowed}")
+        return tx.admin.page(name, query)
+
+
+def app_detail(app_id: str, *, deps: Deps) -> tuple[App, list[Any]]:
+    with deps.store.transaction() as tx:
+        app = tx.apps.get(app_id)
+        statuses = tx.watches.statuses(app_id) if app else []
+    if app is None:
+        raise errors.NotFound(f"app {app_id} does not exist")
+    return app, statuses
+
+
+def retry_watch(app_id: str, repository_id: str, *, deps: Deps) -> None:
+    with deps.store.transaction() as tx:
+        found = tx.watches.reset_for_retry(app_id, repository_id)
+    if not found:
+        raise errors.NotFound(f"app {app_id} does not watch {repository_id}")
+    deps.delivery_queue.request_delivery(app_id, repository_id)
+
+
+def resync_watch(app_id: str, repository_id: str, *, deps: Deps) -> None:
+    with deps.store.transaction() as tx:
+        if tx.watches.get(app_id, repository_id) is None:
+            raise errors.NotFound(f"app {app_id} does not watch {repository_id}")
+        tx.deliveries.forget_snapshot_paths(app_id, repository_id)
+        tx.watches.reset_for_retry(app_id, repository_id)
+    deps.delivery_queue.request_delivery(app_id, repository_id)
+
+
+def retry_failed(app_id: str | None, *, now: datetime, deps: Deps) -> Operation:
+    """Every failed watch, of one app or of all: a bulk operation."""
+    with deps.store.transaction() as tx:
+        if app_id is not None and tx.apps.get(app_id) is None:
+            raise errors.NotFound(f"app {app_id} does not exist")
+        watches = tx.admin.failed_watches(app_id)
+    return operations.start("retry_failed", watches, app_id=app_id, now=now, deps=deps)
+
+
+def resync_app(app_id: str, *, now: datetime, deps: Deps) -> Operation:
+    with deps.store.transaction() as tx:
+        if tx.apps.get(app_id) is None:
+            raise errors.NotFound(f"app {app_id} does not exist")
+        watches = tx.admin.watches_of_app(app_id)
+    return operations.start("resync", watches, app_id=app_id, now=now, deps=deps)
+
+
+def pause(app_id: str, *, deps: Deps) -> None:
+    with deps.store.transaction() as tx:
+        _existing(tx, app_id)
+        tx.apps.pause(app_id, reason="paused by the operator")
+
+
+def resume(app_id: str, *, deps: Deps) -> None:
+    """Deliveries start again; every watch of the app gets a delivery request."""
+    with deps.store.transaction() as tx:
+        _existing(tx, app_id)
+        tx.apps.resume(app_id)
+        watches = tx.admin.watches_of_app(app_id)
+    for watch_app_id, repository_id in watches:
+        deps.delivery_queue.request_delivery(watch_app_id, repository_id)
+
+
+def reset_circuit(repository_id: str, *, now: datetime, deps: Deps) -> None:
+    """Close the circuit and scan at once."""
+    with deps.store.transaction() as tx:
+        if not tx.repositories.reset_circuit(repository_id):
+            raise errors.NotFound(f"repository {repository_id} does not exist")
+    deps.scan_queue.request_scan(repository_id, now)
+
+
+def _existing(tx: Any, app_id: str) -> App:
+    app = tx.apps.get(app_id)
+    if app is None:
+        raise errors.NotFound(f"app {app_id} does not exist")
+    return app
+
+
+def _depth(queue: Any) -> dict[str, int] | None:
+    try:
+        return queue.depth()
+    except errors.Unavailable:
+        return None

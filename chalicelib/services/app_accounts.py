@@ -1,0 +1,60 @@
+"""An app managing itself (new token, new signing key, profile, leaving), and deleting apps cleanly."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from chalicelib import errors
+from chalicelib.domain import tokens, webhook_targets
+from chalicelib.domain.apps import App, AppChanges
+from chalicelib.ports import Deps
+
+
+def rotate_token(app: App, *, deps: Deps) -> str:
+    """A new bearer token; the old one stops working with this request's commit."""
+    token = tokens.new_bearer_token()
+    lookup = tokens.token_lookup_key(token, deps.settings.encryption_key)
+    with deps.store.transaction() as tx:
+        tx.apps.set_token(app.id, token_lookup=lookup, token_hash=deps.token_hasher.hash(token))
+    return token
+
+
+def rotate_key(app: App, *, now: datetime, deps: Deps) -> tuple[str, datetime]:
+    """A new signing key; until the returned moment, webhooks also carry a signature with the old one."""
+    key = tokens.new_client_auth_key()
+    overlap_ends = now + timedelta(milliseconds=deps.settings.key_rotation_overlap_ms)
+    with deps.store.transaction() as tx:
+        tx.apps.rotate_key(app.id, key_encrypted=deps.cipher.encrypt(key), previous_until=overlap_ends)
+    return key, overlap_ends
+
+
+def update_profile(app: App, changes: AppChanges, *, deps: Deps) -> App:
+    if changes.base_url is not None:
+        checked = webhook_targets.check_webhook_url(
+            changes.base_url,
+            resolve=deps.resolver.addresses,
+            allow_private=deps.settings.allow_private_webhook_targets,
+        )
+        changes = replace(changes, base_url=checked)
+    with deps.store.transaction() as tx:
+        tx.apps.update(app.id, changes)
+        updated = tx.apps.get(app.id)
+    if updated is None:
+        raise errors.NotFound(f"app {app.id} does not exist")
+    return updated
+
+
+def delete_app(app_id: str, *, deps: Deps) -> None:
+    """The app, its watches, ledger and log, the repositories only it watched, and their contents in S3."""
+    with deps.store.transaction() as tx:
+        repository_ids = [status.repository.id for status in tx.watches.statuses(app_id)]
+        orphaned_contents = tx.snapshots.contents_only_in(repository_ids) if repository_ids else []
+        if not tx.apps.delete(app_id):
+            raise errors.NotFound(f"app {app_id} does not exist")
+        orphans = [rid for rid in repository_ids if tx.repositories.delete_if_unwatched(rid)]
+        kept = [rid for rid in repository_ids if rid not in orphans]
+        still_used = set(tx.snapshots.contents_only_in(kept)) if kept else set()
+    # After the commit: a content another repository still uses was not in `orphaned_contents` at all,
+    # and one used only by a repository someone else still watches is kept too.
+    deps.contents.delete_many(sorted(set(orphaned_contents) - still_used))
