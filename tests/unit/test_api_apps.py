@@ -227,3 +227,23 @@ def test_the_deployment_turns_on_partial_batch_failure_for_every_consumer():
         logical = "".join(part.title() for part in name.split("_"))
         event = resources[logical]["Properties"]["Events"][f"{logical}SqsEventSource"]
         assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_every_route_is_in_the_openapi_document_and_nothing_else():
+    import app
+    from chalicelib import openapi
+
+    routes = {(method.lower(), path) for path, methods in app.app.routes.items() for method in methods}
+    documented = {(method, path) for path, methods in openapi.document()["paths"].items() for method in methods}
+
+    assert routes == documented
+
+
+def test_every_operator_route_is_under_its_own_tag_and_needs_the_operator_key():
+    from chalicelib import openapi
+
+    for path, methods in openapi.document()["paths"].items():
+        for operation in methods.values():
+            if path.startswith("/api/admin/"):
+                assert operation["tags"] == ["admin"] and operation["security"] == [{"operatorKey": []}]
+                assert "401" in operation["responses"]
