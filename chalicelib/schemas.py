@@ -17,6 +17,18 @@ class _Request(BaseModel):
 
 
 class OnboardRequest(_Request):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "base_url": "https://receiver.example.com/docora",
+                    "app_name": "Docs mirror",
+                    "email": "ops@example.com",
+                }
+            ]
+        }
+    )
+
     base_url: Annotated[str, Field(max_length=2048, examples=["https://receiver.example.com/docora"])]
     app_name: Annotated[_Text, Field(max_length=100, examples=["Docs mirror"])]
     email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", examples=["ops@example.com"])]
@@ -29,6 +41,10 @@ class OnboardRequest(_Request):
 
 
 class RegisterRequest(_Request):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"github_url": "https://github.com/vercel/next.js", "branch": "canary"}]}
+    )
+
     github_url: Annotated[str, Field(max_length=300, examples=["https://github.com/vercel/next.js"])]
     github_token: Annotated[
         str | None,
@@ -38,10 +54,24 @@ class RegisterRequest(_Request):
 
 
 class TokenRequest(_Request):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"github_token": "ghp_" + "0" * 36}]})
+
     github_token: Annotated[str, Field(max_length=255)]
 
 
 class Error(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "error": "invalid_request",
+                    "message": "request body is invalid",
+                    "details": [{"field": "base_url", "message": "is required"}],
+                }
+            ]
+        }
+    )
+
     error: Literal[
         "invalid_request",
         "unauthorized",
@@ -64,6 +94,19 @@ class FieldErrorBody(BaseModel):
 
 
 class OnboardResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "app_id": "app_0123456789abcdef01234567",
+                    "token": "docora_" + "0" * 64,
+                    "client_auth_key": "9f" * 32,
+                    "created_at": "2026-11-27T12:00:00.000Z",
+                }
+            ]
+        }
+    )
+
     app_id: Annotated[str, Field(examples=["app_0123456789abcdef01234567"])]
     token: Annotated[str, Field(description="Bearer token; shown only in this reply.")]
     client_auth_key: Annotated[str | None, Field(description="Present only when Docora generated it.")] = None
@@ -77,6 +120,35 @@ class Circuit(BaseModel):
 
 
 class WatchResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "repository_id": "repo_0123456789abcdef01234567",
+                    "github_url": "https://github.com/vercel/next.js",
+                    "owner": "vercel",
+                    "name": "next.js",
+                    "branch": "canary",
+                    "is_private": False,
+                    "status": "synced",
+                    "last_commit_sha": "4b825dc642cb6eb9a060e54bf8d69288fbee4904",
+                    "last_synced_at": "2026-11-27T12:01:02.345Z",
+                    "last_checked_at": "2026-11-27T12:05:00.000Z",
+                    "files_total": 120,
+                    "files_delivered": 120,
+                    "files_pending": 0,
+                    "attempts": 0,
+                    "last_error": None,
+                    "next_attempt_at": None,
+                    "circuit": {"status": "closed", "consecutive_failures": 0, "open_until": None},
+                    "deliveries": "active",
+                    "paused_reason": None,
+                    "created_at": "2026-11-27T12:00:00.000Z",
+                }
+            ]
+        }
+    )
+
     repository_id: Annotated[str, Field(examples=["repo_0123456789abcdef01234567"])]
     github_url: str
     owner: str
@@ -102,6 +174,19 @@ class WatchListResponse(BaseModel):
 
 
 class HealthResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ok",
+                    "timestamp": "2026-11-27T12:00:00.000Z",
+                    "uptime": 42.5,
+                    "checks": {"database": "ok", "redis": "ok", "queues": "ok"},
+                }
+            ]
+        }
+    )
+
     status: Literal["ok", "degraded"]
     timestamp: str
     uptime: float
@@ -109,6 +194,12 @@ class HealthResponse(BaseModel):
 
 
 class VersionResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"version": "0.1.0", "buildNumber": "dev", "gitSha": "unknown", "buildDate": "unknown"}]
+        }
+    )
+
     version: str
     buildNumber: str
     gitSha: str
@@ -119,6 +210,8 @@ Error.model_rebuild()
 
 
 class AppProfileRequest(_Request):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"base_url": "https://receiver.example.com/v2/docora"}]})
+
     base_url: Annotated[str | None, Field(max_length=2048)] = None
     app_name: Annotated[_Text | None, Field(max_length=100)] = None
     email: Annotated[str | None, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] = None
@@ -127,6 +220,24 @@ class AppProfileRequest(_Request):
 
 
 class AppResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "app_id": "app_0123456789abcdef01234567",
+                    "app_name": "Docs mirror",
+                    "email": "ops@example.com",
+                    "website": None,
+                    "description": None,
+                    "base_url": "https://receiver.example.com/docora",
+                    "deliveries": "active",
+                    "paused_reason": None,
+                    "created_at": "2026-11-27T12:00:00.000Z",
+                }
+            ]
+        }
+    )
+
     app_id: str
     app_name: str
     email: str
@@ -139,10 +250,18 @@ class AppResponse(BaseModel):
 
 
 class RotatedTokenResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"token": "docora_" + "1" * 64}]})
+
     token: Annotated[str, Field(description="The new bearer token; the old one no longer works.")]
 
 
 class RotatedKeyResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"client_auth_key": "ab" * 32, "previous_key_valid_until": "2026-11-28T12:00:00.000Z"}]
+        }
+    )
+
     client_auth_key: Annotated[str, Field(description="The new signing key, shown only in this reply.")]
     previous_key_valid_until: Annotated[
         str, Field(description="Until then webhooks also carry X-Docora-Signature-Previous, made with the old key.")
@@ -150,11 +269,27 @@ class RotatedKeyResponse(BaseModel):
 
 
 class Accepted(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "accepted", "message": "every file will be sent again"}]}
+    )
+
     status: Literal["accepted"]
     message: str
 
 
 class GitHubWebhookReceipt(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "outcome": "scan_requested",
+                    "detail": "a scan was requested",
+                    "repository_id": "repo_0123456789abcdef01234567",
+                }
+            ]
+        }
+    )
+
     outcome: Literal["pong", "scan_requested", "ignored"]
     detail: str
     repository_id: str | None = None
@@ -173,15 +308,54 @@ class DeliveryAttemptResponse(BaseModel):
 
 
 class DeliveryAttemptList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "deliveries": [
+                        {
+                            "id": 17,
+                            "path": "README.md",
+                            "event": "update",
+                            "delivery_id": "dlv_" + "0" * 32,
+                            "attempt": 1,
+                            "status_code": 200,
+                            "error": None,
+                            "duration_ms": 12,
+                            "attempted_at": "2026-11-27T12:01:02.345Z",
+                        }
+                    ],
+                    "next_before": None,
+                }
+            ]
+        }
+    )
+
     deliveries: list[DeliveryAttemptResponse]
     next_before: Annotated[int | None, Field(description="Pass as `before` for the next page.")]
 
 
-class AdminOnboardRequest(OnboardRequest):
-    pass
-
-
 class OverviewResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "apps": 3,
+                    "paused_apps": 0,
+                    "repositories": 5,
+                    "open_circuits": 1,
+                    "watches": {"pending": 1, "syncing": 0, "synced": 6, "failed": 1},
+                    "attempts_last_hour": 240,
+                    "failures_last_hour": 3,
+                    "queues": {
+                        "scan": {"waiting": 0, "in_flight": 1, "delayed": 0},
+                        "delivery": {"waiting": 2, "in_flight": 1, "delayed": 4},
+                    },
+                }
+            ]
+        }
+    )
+
     apps: int
     paused_apps: int
     repositories: int
@@ -193,6 +367,19 @@ class OverviewResponse(BaseModel):
 
 
 class ListResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [{"id": "app_0123456789abcdef01234567", "app_name": "Docs mirror"}],
+                    "total": 1,
+                    "limit": 50,
+                    "offset": 0,
+                }
+            ]
+        }
+    )
+
     items: list[dict[str, object]]
     total: int
     limit: int
@@ -205,6 +392,23 @@ class AppDetailResponse(BaseModel):
 
 
 class OperationResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "operation_id": "op_0123456789abcdef01234567",
+                    "kind": "retry_failed",
+                    "app_id": None,
+                    "status": "running",
+                    "total": 1200,
+                    "done": 500,
+                    "created_at": "2026-11-27T12:00:00.000Z",
+                    "updated_at": "2026-11-27T12:01:00.000Z",
+                }
+            ]
+        }
+    )
+
     operation_id: str
     kind: Literal["retry_failed", "resync"]
     app_id: str | None
