@@ -10,9 +10,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from chalice import Chalice, ConvertToMiddleware, Rate, Response
 
-from chalicelib import __version__, admin_routes, config, http, messages, openapi, schemas, wiring
+from chalicelib import __version__, admin_routes, config, errors, http, messages, openapi, schemas, wiring
 from chalicelib.domain.apps import App, AppChanges
-from chalicelib.observability import logger
+from chalicelib.observability import logger, metrics, tracer
 from chalicelib.services import (
     access,
     app_accounts,
@@ -27,6 +27,8 @@ from chalicelib.services import (
 
 app = Chalice(app_name="docora")
 app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)))
+app.register_middleware(ConvertToMiddleware(metrics.log_metrics(capture_cold_start_metric=True)))
+app.register_middleware(ConvertToMiddleware(tracer.capture_lambda_handler))
 app.register_blueprint(admin_routes.admin, url_prefix="/api/admin")
 
 _STARTED = time.monotonic()
@@ -242,6 +244,15 @@ def _deliver_one(record: SQSRecord, lambda_context) -> None:  # Powertools passe
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def sweep(event):
     sweeping.sweep(now=datetime.now(UTC), deps=wiring.deps())
+
+
+# API Gateway answers a path that no route declares with its own 403 ("Missing Authentication Token"), and
+# LocalStack does not render gateway response templates; this greedy route brings such paths here for the
+# protocol's 404 (PROTOCOL.md §2.1). chalice local matches segment by segment, so it keeps answering 403.
+@app.route("/{proxy+}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@http.translate_errors
+def unknown_path():
+    raise errors.NotFound("no such path")
 
 
 def _calling_app() -> App:

@@ -1,6 +1,7 @@
-"""The local stack: what `make run` starts, and the AWS resources it creates.
+"""The local stack: `make run` (devstack), LocalStack in host mode (host, executor/), the deployment (deploy).
 
 This folder is named `localstack` because STYLE.md puts the LocalStack tier here. It shadows the real
-`localstack` package for any Python started in the repository root, which is harmless only as long as
-the project venv does not install LocalStack (LOCALSTACK.md keeps it in a separate venv).
+`localstack` package for any Python started in the repository root, so LocalStack itself runs from its own
+venv (.venv-localstack) with its working folder under .docora/ (or a test's temporary folder), never here;
+the executor plugin in executor/ is an installable package of its own, imported as `docora_lambda_executor`.
 """

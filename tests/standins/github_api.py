@@ -263,12 +263,21 @@ def _not_found(text: str = "Not Found") -> Answer:
     return 404, {}, _message(text)
 
 
-def _repository_on_disk(repos_dir: Path, owner: str, name: str) -> _Repository | None:
+def repository_dir(repos_dir: Path, owner: str, name: str) -> Path | None:
+    """The git folder of `<repos_dir>/<owner>/<name>` (or `<name>.git`), bare or a work tree's `.git`."""
     owner_dir = _child(repos_dir, owner)
     repo_dir = owner_dir and (_child(owner_dir, name) or _child(owner_dir, f"{name}.git"))
-    if owner_dir is None or repo_dir is None:
+    if repo_dir is None:
         return None
-    git_dir = repo_dir / ".git" if (repo_dir / ".git").is_dir() else repo_dir
+    return repo_dir / ".git" if (repo_dir / ".git").is_dir() else repo_dir
+
+
+def _repository_on_disk(repos_dir: Path, owner: str, name: str) -> _Repository | None:
+    git_dir = repository_dir(repos_dir, owner, name)
+    if git_dir is None:
+        return None
+    repo_dir = git_dir.parent if git_dir.name == ".git" else git_dir
+    owner_dir = repo_dir.parent
     head_file = git_dir / "HEAD"
     head = head_file.read_text().strip() if head_file.is_file() else ""
     default_branch = head.removeprefix("ref: refs/heads/") if head.startswith("ref: refs/heads/") else "main"

@@ -52,7 +52,8 @@ def test_text_detection_is_the_same_streamed_in_any_pieces(data, piece):
 
 @given(st.binary(max_size=600))
 def test_content_with_a_nul_byte_in_its_first_512_bytes_is_binary(data):
-    assert not is_text(data[:300] + b"\0" + data[300:])
+    # "x" first: a leading byte-order mark makes isbinaryfile answer "text" before it looks for NUL.
+    assert not is_text(b"x" + data[:300] + b"\0" + data[300:])
 
 
 @given(st.text(st.characters(min_codepoint=0x20, blacklist_categories=("Cs", "Cc")), max_size=400))
