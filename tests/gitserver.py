@@ -10,7 +10,8 @@ dulwich's own WSGI server speaks only protocol v0/v1 and so never sees a `filter
         DulwichGit().head(repo.url, "main", None)
 
 The server can require a token (GitHub's `x-access-token` basic auth), answer every request with one status
-(`fail_with`), or accept requests and never answer (`hang`). `requests` logs what came in, without bodies.
+(`fail_with`), accept requests and never answer (`hang`), or cut each answer short with a TCP reset (`reset`).
+`requests` logs what came in, without bodies.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from __future__ import annotations
 import base64
 import os
 import shutil
+import socket
+import struct
 import subprocess
 import threading
 import time
@@ -75,6 +78,7 @@ class GitServer:
         self._address = (host, port)
         self._lock = threading.Lock()
         self._failure: int | None = None
+        self._reset_after: int | None = None
         self._answering = threading.Event()
         self._answering.set()
         self._server: _Server | None = None
@@ -121,8 +125,13 @@ class GitServer:
         """Accept requests and send nothing back until `recover` or `stop`."""
         self._answering.clear()
 
+    def reset(self, after_bytes: int = 0) -> None:
+        """Cut each answer after `after_bytes` bytes (status line included) with a TCP reset, until `recover`."""
+        self._reset_after = after_bytes
+
     def recover(self) -> None:
         self._failure = None
+        self._reset_after = None
         self._answering.set()
 
     def clear_log(self) -> None:
@@ -250,6 +259,14 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(content)))
+        reset_after = git_server._reset_after
+        if reset_after is not None:
+            answer, self._headers_buffer = b"".join(self._headers_buffer) + b"\r\n" + content, []
+            self.wfile.write(answer[:reset_after])
+            # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            return
         self.end_headers()
         self.wfile.write(content)
         git_server._log(

@@ -3,6 +3,9 @@
 The SSRF guard runs inside urllib3's connection, on the addresses the socket is about to use, so a host that
 resolved to a public address at onboarding and to 127.0.0.1 now (DNS rebinding) is still refused. TLS keeps
 using the URL's host name for SNI and certificate checks, because only the socket's address is chosen here.
+
+The timeout bounds the whole exchange, not each read: requests' own timeout restarts with every byte received, so a
+receiver trickling its answer a byte at a time would otherwise hold the job as long as it liked.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import suppress
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
@@ -62,20 +66,22 @@ class WebhookSender:
         except ValueError:
             return _result(started, error="invalid URL")
         host = parts.hostname or ""
-        try:
-            response = self._session(parts.scheme, parts.netloc).post(
-                url, data=body, headers=dict(headers), timeout=timeout, allow_redirects=False, stream=True
-            )
-        except errors.Forbidden:
-            return _result(started, error=f"refused: {host} resolves to a private address")
-        except requests.Timeout:
-            return _result(started, error=f"timed out after {timeout:g} s")
-        except requests.ConnectionError as error:
-            return _result(started, error=_describe(error, host, timeout))
-        except requests.RequestException as error:
-            # Invalid URLs and the like; the exception's text may quote the request, so only its kind is kept.
-            return _result(started, error=f"request failed ({type(error).__name__})")
-        _drain(response, deadline=started + timeout)
+        with _Deadline(timeout) as deadline:
+            try:
+                response = self._session(parts.scheme, parts.netloc).post(
+                    url, data=body, headers=dict(headers), timeout=timeout, allow_redirects=False, stream=True
+                )
+            except errors.Forbidden:
+                return _result(started, error=f"refused: {host} resolves to a private address")
+            except requests.Timeout:
+                return _result(started, error=f"timed out after {timeout:g} s")
+            except requests.ConnectionError as error:
+                reason = f"timed out after {timeout:g} s" if deadline.expired else _describe(error, host, timeout)
+                return _result(started, error=reason)
+            except requests.RequestException as error:
+                # Invalid URLs and the like; the exception's text may quote the request, so only its kind is kept.
+                return _result(started, error=f"request failed ({type(error).__name__})")
+            _drain(response, deadline=started + timeout)
         retry_after = response.headers.get("Retry-After")
         return _result(started, status_code=response.status_code, retry_after=retry_after)
 
@@ -159,6 +165,10 @@ class _GuardedConnectionMixin:
             raise ConnectTimeoutError(conn, message) from last_error
         raise NewConnectionError(conn, f"Failed to establish a new connection: {last_error}") from last_error
 
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _Deadline.watch(self)  # every request, on a new or a reused connection
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
 
 class _GuardedHTTPConnection(_GuardedConnectionMixin, HTTPConnection):
     pass
@@ -171,9 +181,67 @@ class _GuardedHTTPSConnection(_GuardedConnectionMixin, HTTPSConnection):
 class _GuardedHTTPPool(HTTPConnectionPool):
     ConnectionCls = _GuardedHTTPConnection
 
+    def _put_conn(self, conn: Any) -> None:
+        _Deadline.forget(conn)  # back in the pool, it may serve another request: no deadline may shut it now
+        super()._put_conn(conn)
+
 
 class _GuardedHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _GuardedHTTPSConnection
+
+    def _put_conn(self, conn: Any) -> None:
+        _Deadline.forget(conn)
+        super()._put_conn(conn)
+
+
+class _Deadline:
+    """Shuts the socket of the request in flight when its time is up, which ends any read waiting on it."""
+
+    _current = threading.local()
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._connection: Any = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        _Deadline._current.value = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+        with self._lock:
+            self._connection = None
+        _Deadline._current.value = None
+
+    @classmethod
+    def watch(cls, connection: Any) -> None:
+        deadline = getattr(cls._current, "value", None)
+        if deadline is not None:
+            with deadline._lock:
+                deadline._connection = connection
+
+    @classmethod
+    def forget(cls, connection: Any) -> None:
+        deadline = getattr(cls._current, "value", None)
+        if deadline is not None:
+            with deadline._lock:
+                if deadline._connection is connection:
+                    deadline._connection = None
+
+    def _expire(self) -> None:
+        with self._lock:
+            sock = getattr(self._connection, "sock", None)
+            if sock is None:
+                return
+            self.expired = True
+            # The plain socket's shutdown, even under TLS: it wakes the reader without tearing the TLS state
+            # out from under it, and the connection is dropped, never reused.
+            with suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 class _GuardedAdapter(HTTPAdapter):

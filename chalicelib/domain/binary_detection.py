@@ -17,6 +17,7 @@ Callers streaming a blob feed its chunks to a `TextCheck`; callers holding the b
 from __future__ import annotations
 
 import codecs
+import re
 
 SCAN_BYTES = 512
 # isbinaryfile reads 3 bytes past the window so a multibyte sequence starting at byte 509-511 can be checked whole.
@@ -31,6 +32,8 @@ _TEXT_BOMS = (
     b"\xff\xfe",  # UTF-16 LE
 )
 _PDF_MAGIC = b"%PDF-"
+# isbinaryfile's "suspicious" bytes: all but 7-14 (bell to shift-out) and 32-127. NUL is one of them.
+_SUSPICIOUS_BYTE = re.compile(rb"[\x00-\x06\x0f-\x1f\x80-\xff]")
 # (lowest lead byte, highest lead byte, continuation bytes) as isbinaryfile 5 accepts them; it does not reject
 # overlong forms or surrogates, which the UTF-8 validity check catches instead.
 _SEQUENCES = ((0xC0, 0xDF, 1), (0xE0, 0xEF, 2), (0xF0, 0xF7, 3))
@@ -55,16 +58,15 @@ def looks_binary(head: bytes) -> bool:
     scan = min(len(buffer), SCAN_BYTES)
     suspicious = 0
     i = 0
-    while i < scan:
-        byte = buffer[i]
-        if byte == 0:
+    # Runs of ordinary bytes are skipped by the regex engine: a Python loop over every byte of every file's first
+    # 512 cost about 100 ms per thousand files, most of an initial scan's CPU after the fetch.
+    while (found := _SUSPICIOUS_BYTE.search(buffer, i, scan)) is not None:
+        i = found.start()
+        if buffer[i] == 0:
             return True
-        if _is_suspicious(byte):
-            step, counted = _multibyte_step(buffer, i)
-            suspicious += counted
-            i += step
-        else:
-            i += 1
+        step, counted = _multibyte_step(buffer, i)
+        suspicious += counted
+        i += step
     if suspicious * 10 > scan:
         return True
     return suspicious > 1 and _parses_as_protobuf(buffer[:scan])
@@ -95,11 +97,6 @@ class TextCheck:
             except UnicodeDecodeError:
                 self._valid_utf8 = False
         return self._valid_utf8 and not looks_binary(bytes(self._head))
-
-
-def _is_suspicious(byte: int) -> bool:
-    # isbinaryfile's test, verbatim: bytes 7-14 (bell to shift-out) and 32-127 are ordinary.
-    return (byte < 7 or byte > 14) and (byte < 32 or byte > 127)
 
 
 def _multibyte_step(buffer: bytes, i: int) -> tuple[int, bool]:

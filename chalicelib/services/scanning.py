@@ -94,11 +94,13 @@ def _scan(
     head = _git(deps.git.head, url, repository.branch, token)
     if head is None:
         raise GitFailure(f"branch {repository.branch} not found")
-    with deps.store.transaction() as tx:
-        tx.repositories.record_check(repository.id, checked_at=now)
-        if head == last_commit and repository.consecutive_failures:
-            tx.repositories.record_success(repository.id, head=head)
+    # The check is recorded with the scan's outcome, never before it: a scan killed midway has covered nothing,
+    # and the queue's retry of its request must not be skipped as if it had.
     if head == last_commit:
+        with deps.store.transaction() as tx:
+            tx.repositories.record_check(repository.id, checked_at=now)
+            if repository.consecutive_failures:
+                tx.repositories.record_success(repository.id, head=head)
         return ScanResult("unchanged", head, deliveries=_fan_out(repository.id, now=now, deps=deps))
     cache_dir = os.path.join(deps.settings.ephemeral_dir, repository.id)
     tree = _git(deps.git.fetch_tree, url, repository.branch, token, cache_dir)
@@ -117,6 +119,7 @@ def _scan(
             repository.id, commit=tree.commit, delta=delta, file_count=len(files), skipped=skipped, taken_at=now
         )
         tx.repositories.record_success(repository.id, head=tree.commit)
+        tx.repositories.record_check(repository.id, checked_at=now)
     deliveries = _fan_out(repository.id, now=now, deps=deps)
     return ScanResult("scanned", tree.commit, deliveries=deliveries, blobs_read=len(unknown))
 
@@ -156,6 +159,7 @@ def _record_failure(
     )
     with deps.store.transaction() as tx:
         tx.repositories.record_failure(repository.id, circuit=after.circuit, error=error)
+        tx.repositories.record_check(repository.id, checked_at=now)
         owed = tx.watches.owe_sync_failed(repository.id, opened_at=now) if after.opened else []
     logger.warning("scan failed", extra={"repository_id": repository.id, "error": error, "opened": after.opened})
     # sync_failed goes out through the delivery consumer like every other webhook, so it is signed,

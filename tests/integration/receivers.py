@@ -27,7 +27,9 @@ class Reply:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
-    action: str | None = None  # "reset": close with RST after part of the body; "hang": never answer
+    # "reset": close with RST after part of the body; "hang": never answer; "slow-head": send the status line and
+    # headers a byte every `delay` seconds; "slow-body": send them at once, then the body a byte every `delay` seconds.
+    action: str | None = None
     body: bytes = b""
 
 
@@ -119,13 +121,33 @@ def _handler_for(receiver: PythonReceiver) -> type[BaseHTTPRequestHandler]:
                 receiver._stopping.wait(60)
                 self.close_connection = True
                 return
-            time.sleep(reply.delay)
+            if reply.action not in ("slow-head", "slow-body"):
+                time.sleep(reply.delay)
             self.send_response(reply.status)
             for name, value in reply.headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(reply.body)))
+            if reply.action == "slow-head":
+                head, self._headers_buffer = b"".join(self._headers_buffer) + b"\r\n", []
+                self._trickle(head + reply.body, reply.delay)
+                return
             self.end_headers()
+            if reply.action == "slow-body":
+                self.wfile.flush()
+                self._trickle(reply.body, reply.delay)
+                return
             self.wfile.write(reply.body)
+
+        def _trickle(self, data: bytes, delay: float) -> None:
+            try:
+                for index in range(len(data)):
+                    if receiver._stopping.wait(delay):
+                        break
+                    self.wfile.write(data[index : index + 1])
+                    self.wfile.flush()
+            except OSError:
+                pass  # the sender gave up and closed the connection, as it should
+            self.close_connection = True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

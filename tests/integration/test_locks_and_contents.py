@@ -115,6 +115,25 @@ def test_many_contents_stream_through_a_bounded_pool():
         assert len(client.list_objects_v2(Bucket="docora-contents")["Contents"]) == 50
 
 
+@pytest.mark.parametrize(
+    ("size", "requests"), [(1024, ["PutObject", "PutObject"]), (300 * 1024, ["HeadObject", "PutObject", "HeadObject"])]
+)
+def test_content_already_stored_is_not_uploaded_again(size, requests):
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="docora-contents")
+        sent = []
+        client.meta.events.register("before-call.s3", lambda model, **_: sent.append(model.name))
+        store = S3Contents(client, "docora-contents")
+        content = b"x" * size
+
+        uploads = [store.put_many(iter([(digest(content), content)])) for _ in range(2)]
+
+        # Small contents go up as a conditional PUT that S3 refuses when the key exists; big ones are asked about.
+        assert uploads == [1, 0]
+        assert sent == requests
+
+
 def test_a_missing_bucket_is_unavailable():
     with mock_aws():
         store = S3Contents(boto3.client("s3", region_name="us-east-1"), "no-such-bucket")

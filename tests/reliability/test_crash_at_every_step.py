@@ -1,0 +1,108 @@
+"""A job killed at any step of a scan or a delivery: the next jobs end every app in the right state.
+
+One repository is synced to two apps; each case commits a change (a delete, a create, updates, a chunked binary),
+kills the first job that reaches its step, and lets the system go on as it would: the queue redelivers the message
+the dead job never acknowledged, and, where the case says so, one sweep runs after the time it waits for. Then
+every app holds the last commit, each change went out once (the one in flight at the kill, at most twice, under
+the same X-Docora-Delivery), no row is orphaned and every watch is `synced`, which is where the next case starts.
+
+The kill is a SystemExit raised from one of our adapters, so `finally` blocks run and locks are released: that is
+the state a redelivery finds, because SQS's visibility timeout outlasts the lock's TTL. The last test covers a
+redelivery that comes while the dead job's lock still holds.
+"""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from chalicelib.adapters.git_dulwich import DulwichGit
+from chalicelib.adapters.postgres_deliveries import PostgresDeliveries
+from chalicelib.adapters.postgres_watches import PostgresWatches
+from chalicelib.adapters.redis_locks import RedisLocks
+from chalicelib.adapters.redis_rate_limits import RedisRateLimiter
+from chalicelib.adapters.s3_contents import S3Contents
+from chalicelib.adapters.sqs_queues import SqsDeliveryQueue
+from chalicelib.adapters.webhook_http import WebhookSender
+from tests.reliability.consumers import Consumers
+from tests.reliability.end_state import assert_converged, resent
+from tests.reliability.faults import crash_on, fault_mid_copy
+from tests.reliability.mirror import MirrorReceiver
+from tests.reliability.scenario import CHANGES_SENT, FIRST, next_change, synced
+
+
+def crash(owner: type, name: str, **where: int | bool):
+    return lambda monkeypatch: crash_on(monkeypatch, owner, name, **where)
+
+
+# The fault, the sweeps the recovery may take, and how many changes the crashed app may get twice.
+STEPS = [
+    pytest.param(crash(DulwichGit, "head", after=True), 0, 0, id="after the head probe"),
+    pytest.param(crash(DulwichGit, "fetch_tree", after=True), 0, 0, id="after the tree fetch"),
+    pytest.param(crash(S3Contents, "put_many", after=True), 0, 0, id="after the S3 upload"),
+    pytest.param(fault_mid_copy, 0, 0, id="mid-COPY of the snapshot"),
+    # The redelivery is skipped (the snapshot recorded the check); the next rescan finds the ledgers behind.
+    pytest.param(crash(PostgresWatches, "needing_delivery"), 1, 0, id="after the snapshot commit, before the fan-out"),
+    pytest.param(crash(SqsDeliveryQueue, "request_delivery", call=2), 1, 0, id="mid fan-out"),
+    pytest.param(crash(RedisLocks, "asked_again_since"), 0, 0, id="after the fan-out, before the message is deleted"),
+    pytest.param(crash(RedisRateLimiter, "acquire"), 0, 0, id="after the sync started, before the first POST"),
+    pytest.param(crash(PostgresDeliveries, "acknowledge"), 0, 1, id="after a delete's POST, before its ledger write"),
+    pytest.param(crash(PostgresDeliveries, "acknowledge", call=3), 0, 1, id="after a POST, before its ledger write"),
+    pytest.param(crash(WebhookSender, "send", call=5, after=True), 0, 1, id="mid-chunk"),
+    pytest.param(crash(PostgresWatches, "finish_sync"), 0, 0, id="after the last ledger write, before synced"),
+]
+
+
+@pytest.fixture(scope="module")
+def synced_twice(module_stack):
+    """The module's repository, synced to two apps on one receiver, and the consumers that keep it so."""
+    stack, clock = module_stack
+    receiver = MirrorReceiver().start()
+    consumers = Consumers(stack, clock)
+    try:
+        yield stack, consumers, receiver, synced(stack, consumers, [receiver, receiver], FIRST)
+    finally:
+        consumers.close()
+        receiver.stop()
+
+
+@pytest.mark.parametrize(("fault", "sweeps", "twice"), STEPS)
+def test_a_job_killed_at_a_step_is_finished_by_the_next_ones(synced_twice, monkeypatch, fault, sweeps, twice):
+    stack, consumers, receiver, watched = synced_twice
+    consumers.failures.clear()
+    receiver.forget_log()
+    watched.repo.commit(next_change(watched.repo))
+    consumers.request_scan(watched.repository_id)
+    fault(monkeypatch)
+
+    consumers.settle(sweeps=sweeps)
+
+    (failure,) = consumers.failures
+    assert "crashed" in failure
+    assert_converged(stack, {watched.repository_id: watched.repo}, [receiver])
+    for app_id in watched.app_ids:
+        assert len(receiver.starts(app_id)) == CHANGES_SENT
+    assert sum(len(resent(receiver, app_id)) for app_id in watched.app_ids) == twice
+    assert all(count == 2 for app_id in watched.app_ids for count in resent(receiver, app_id).values())
+
+
+def test_a_redelivery_that_finds_the_dead_jobs_lock_still_held_is_left_to_the_sweep(
+    stack, consumers, receivers, monkeypatch, redis_url
+):
+    receiver = receivers()
+    watched = synced(stack, consumers, [receiver], FIRST)
+    watched.repo.commit(next_change(watched.repo))
+    consumers.request_scan(watched.repository_id)
+    crash_on(monkeypatch, PostgresDeliveries, "acknowledge", call=2)
+    consumers.run_once()
+    (app_id,) = watched.app_ids
+    # Killed for real, the job would have left its lock to expire by itself.
+    redis.Redis.from_url(redis_url).set(f"docora:lock:deliver:{app_id}:{watched.repository_id}", "dead", px=60_000)
+
+    consumers.run()
+    busy = consumers.outcomes[-1]
+    consumers.settle(sweeps=1)
+
+    assert busy == ("deliver", "busy")
+    assert_converged(stack, {watched.repository_id: watched.repo}, [receiver])
+    assert len(resent(receiver, app_id)) == 1
