@@ -9,7 +9,7 @@ PACKAGE_DIR = .docora/package-$(STAGE)
 TEST_ENV = TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres} \
 	TEST_REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
 
-.PHONY: .venv .venv-localstack run migrate package lint-template test
+.PHONY: test-slow .venv .venv-localstack run migrate package lint-template test
 
 # ---- environments and local stack --------------------------------------------
 
@@ -53,7 +53,7 @@ package: .venv/.installed
 lint-template: package
 	.venv/bin/cfn-lint $(PACKAGE_DIR)/sam.json
 
-# ---- tests and lint (owned by the test engineer; refine here) ----------------
+# ---- tests and lint ----------------------------------------------------------
 
 # Lint, layering, the AWS template, unit and integration tests, then the end-to-end tier on LocalStack.
 test: .venv/.installed .venv-localstack/.installed
@@ -63,3 +63,7 @@ test: .venv/.installed .venv-localstack/.installed
 	$(MAKE) --no-print-directory lint-template STAGE=prod
 	$(TEST_ENV) .venv/bin/pytest -m "not slow" --ignore=tests/e2e
 	$(TEST_ENV) .venv/bin/pytest -m "not slow" tests/e2e
+
+# The long-running tests: the load scenario (50 apps x 20 repositories); its figures go to bench/results.
+test-slow: .venv/.installed
+	$(TEST_ENV) .venv/bin/pytest -m slow
