@@ -193,7 +193,13 @@ def _sweep_every_minute(sweeper: Consumers, stop: threading.Event) -> None:
 
 def _work(consumers: Consumers, stop: threading.Event) -> None:
     while not stop.is_set():
-        if consumers.run_once() == 0:
+        try:
+            taken = consumers.run_once()
+        except RuntimeError:
+            # moto's in-process SQS is not thread-safe ("Set changed size during iteration" while another
+            # thread sends); the failed call changed nothing, so the worker simply tries again.
+            taken = 0
+        if taken == 0:
             stop.wait(0.05)
 
 
