@@ -14,7 +14,7 @@ from chalicelib import errors
 from chalicelib.domain import circuit_breaker, snapshots
 from chalicelib.domain.binary_detection import TextCheck
 from chalicelib.domain.repositories import Repository, Watch
-from chalicelib.domain.snapshots import BlobFacts, SnapshotFile
+from chalicelib.domain.snapshots import BlobFacts
 from chalicelib.ports import Deps
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,6 @@ def _scan_if_needed(
     with deps.store.transaction() as tx:
         repository = tx.repositories.get(repository_id)
         watches = tx.watches.of_repository(repository_id)
-        previous = tx.snapshots.files(repository_id)
         last_commit = None if refresh else tx.snapshots.commit(repository_id)
     if repository is None or not watches:
         return ScanResult("skipped")
@@ -74,7 +73,7 @@ def _scan_if_needed(
     if circuit.is_open(now):
         return ScanResult("skipped")
     try:
-        return _scan(repository, watches, previous, last_commit, now=now, deps=deps)
+        return _scan(repository, watches, last_commit, now=now, deps=deps)
     except GitFailure as failure:
         _record_failure(repository, circuit, str(failure), now=now, deps=deps)
         return ScanResult("failed")
@@ -83,7 +82,6 @@ def _scan_if_needed(
 def _scan(
     repository: Repository,
     watches: list[Watch],
-    previous: dict[str, SnapshotFile],
     last_commit: str | None,
     *,
     now: datetime,
@@ -106,6 +104,9 @@ def _scan(
     tree = _git(deps.git.fetch_tree, url, repository.branch, token, cache_dir)
     is_ignored = deps.git.ignore_filter(tree.docoraignore) if tree.docoraignore is not None else None
     selection = snapshots.select_files(tree.entries, is_ignored)
+    # Read only now that the head has moved: an unchanged rescan never pays for the whole snapshot.
+    with deps.store.transaction() as tx:
+        previous = tx.snapshots.files(repository.id)
     # A refresh forgets what it knew of every blob, so each is read again and the bucket refilled.
     facts = {} if last_commit is None else snapshots.blob_facts(previous.values())
     unknown = sorted(snapshots.unknown_blobs(selection, facts))
