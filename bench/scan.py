@@ -8,14 +8,14 @@ same server:
 - incremental (a commit changing 3 files): `git fetch --depth 1` into each of those shallow clones, then
   `git ls-tree -r`; median of 3;
 - unchanged: `git ls-remote` of the branch, for scale only.
-Docora: `scanning.scan_repository` over the real adapters (dulwich, Postgres, Redis, moto S3 and SQS in-process)
-in a child process, so its peak RSS (VmHWM) is its own. The initial scan runs twice, each time from an empty cache:
-once with the S3 upload replaced by a sink that still reads and hashes every blob (the part comparable with git),
-once uploading every content to moto's S3 (botocore and moto cost a few ms of CPU per request here; git has no such
-step). The second child then scans the 3-file commit and rescans the unchanged head. Before each of those the
-app's ledger is made to match the snapshot, as after a delivery, so fan-out finds nothing to do. Database writes of
-the unchanged rescan are the pg_stat_user_tables deltas, read once the child's connection has closed (a backend
-flushes its counters when it exits).
+Docora: `scanning.scan_repository` over the real adapters (dulwich, Postgres, Redis, and S3 and SQS served by moto
+in a process of its own) in a child process, so its peak RSS (VmHWM) is its own. The initial scan runs twice, each
+time from an empty cache: once with the S3 upload replaced by a sink that still reads and hashes every blob (the part
+comparable with git), once uploading every content to moto's S3 (botocore and moto cost a few ms of CPU per request,
+on the same 2 cores; git has no such step). The second child then scans the 3-file commit and rescans the unchanged
+head. Before each of those the app's ledger is made to match the snapshot, as after a delivery, so fan-out finds
+nothing to do. Database writes of the unchanged rescan are the pg_stat_user_tables deltas, read once the child's
+connection has closed (a backend flushes its counters when it exits).
 
 Needs Postgres and Redis: BENCH_DATABASE_URL (an admin URL; a scratch database is created and dropped) and
 BENCH_REDIS_URL, defaulting to the local services; git on PATH. Files go to /dev/shm when it exists (tmpfs), so the
@@ -33,6 +33,7 @@ import os
 import random
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -40,8 +41,10 @@ import tempfile
 import threading
 import time
 import traceback
+import urllib.request
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -70,6 +73,7 @@ CHANGED = ("d000/f00.txt", "d220/f23.txt", "d439/f45.txt")
 GIT_ROUNDS = 3
 LAMBDA_MB = 512
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+_AWS_ENV = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
 _GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_TERMINAL_PROMPT": "0"}
 
 
@@ -81,6 +85,7 @@ class Bench:
     database_url: str
     spawn: Any
     profile_dir: Path | None
+    aws_endpoint_url: str
 
 
 def main() -> None:
@@ -93,10 +98,10 @@ def main() -> None:
     try:
         database_url = psycopg.conninfo.make_conninfo(ADMIN_URL, dbname=database)
         migrate.migrate(database_url)
-        with GitServer(root / "git") as server:
+        with GitServer(root / "git") as server, _MotoServer() as aws_endpoint_url:
             url = _make_repository(server)
             spawn = multiprocessing.get_context("spawn")
-            bench = Bench(root, server, url, database_url, spawn, args.profile)
+            bench = Bench(root, server, url, database_url, spawn, args.profile, aws_endpoint_url)
             if args.profile:
                 args.profile.mkdir(parents=True, exist_ok=True)
             _print(_run(bench), root)
@@ -162,9 +167,9 @@ def _print(figures: dict[str, Any], root: Path) -> None:
     for label, git, docora, ratio, target in rows:
         print(f"{label:42}{git:>12}{docora:>14}{ratio:>9}   {target}")
     print(f"Docora's initial scan, upload left out ({sink['requests']} requests, {sink['bytes'] / 2**20:.1f} MiB): "
-          f"fetch trees {steps.get('git.fetch_tree', 0):.2f} s, fetch blobs {steps.get('git.fetch_blobs', 0):.2f} s, "
-          f"read blobs {steps.get('git.open_blob', 0):.2f} s, hash and sniff "
-          f"{steps.get('hash', 0) - steps.get('git.open_blob', 0):.2f} s, "
+          f"fetch trees {steps.get('git.fetch_tree', 0):.2f} s, fetch and read blobs "
+          f"{steps.get('git.read_blobs', 0):.2f} s, hash and sniff "
+          f"{steps.get('hash', 0) - steps.get('git.read_blobs', 0):.2f} s, "
           f"the rest (Postgres, snapshot, fan-out) {sink['seconds'] - steps['accounted']:.2f} s")  # fmt: skip
     print(f"moto S3 upload of {upload['blobs_read']:,} contents: about {upload['seconds'] - sink['seconds']:.1f} s "
           f"more than the scan without it; git's initial steps: "
@@ -325,7 +330,7 @@ class _Worker:
         self._bench = bench
         self._pipe, child = bench.spawn.Pipe()
         config = {"database_url": bench.database_url, "git_base_url": bench.server.url, "upload": upload,
-                  "ephemeral_dir": str(bench.root / f"ephemeral-{name}"),
+                  "ephemeral_dir": str(bench.root / f"ephemeral-{name}"), "aws_endpoint_url": bench.aws_endpoint_url,
                   "repository_id": self.repository_id}  # fmt: skip
         self._process = bench.spawn.Process(target=_serve, args=(child, config), daemon=True)
         self.name = name
@@ -366,9 +371,8 @@ def _serve(pipe: Any, config: dict[str, Any]) -> None:
 
 
 def _serve_commands(pipe: Any, config: dict[str, Any]) -> None:
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    os.environ.update(_AWS_ENV, AWS_ENDPOINT_URL=config["aws_endpoint_url"])
     import boto3
-    from moto import mock_aws
 
     from chalicelib import wiring
     from chalicelib.adapters.git_dulwich import DulwichGit
@@ -377,26 +381,55 @@ def _serve_commands(pipe: Any, config: dict[str, Any]) -> None:
 
     settings = Settings(database_url=config["database_url"], redis_url=REDIS_URL, encryption_key=KEY,
                         git_base_url=config["git_base_url"], ephemeral_dir=config["ephemeral_dir"])  # fmt: skip
-    with mock_aws():
-        sqs, s3 = boto3.client("sqs"), boto3.client("s3")
-        for queue in (settings.scan_queue_name, settings.delivery_queue_name):
-            sqs.create_queue(QueueName=queue)
-        s3.create_bucket(Bucket=settings.content_bucket)
-        deps = wiring.build(settings)
-        steps: dict[str, float] = Counter()
-        contents = deps.contents if config["upload"] else _Sink()
-        deps = dataclasses.replace(deps, git=_Timed(DulwichGit(), steps), contents=_Timed(contents, steps))
-        while (command := pipe.recv())[0] != "stop":
-            if command[0] == "scan":
-                steps.clear()
-                pipe.send(_scan(scanning, config["repository_id"], command[1], command[2], deps, steps))
-            elif command[0] == "close_database":
-                deps.store.close()  # type: ignore[attr-defined]
-                pipe.send(None)
-            else:
-                pipe.send(None)
-        deps.git.close()  # type: ignore[attr-defined]
-        deps.store.close()  # type: ignore[attr-defined]
+    sqs, s3 = boto3.client("sqs"), boto3.client("s3")
+    for queue in (settings.scan_queue_name, settings.delivery_queue_name):
+        sqs.create_queue(QueueName=queue)
+    s3.create_bucket(Bucket=settings.content_bucket)
+    deps = wiring.build(settings)
+    steps: dict[str, float] = Counter()
+    contents = deps.contents if config["upload"] else _Sink()
+    deps = dataclasses.replace(deps, git=_Timed(DulwichGit(), steps), contents=_Timed(contents, steps))
+    while (command := pipe.recv())[0] != "stop":
+        if command[0] == "scan":
+            steps.clear()
+            pipe.send(_scan(scanning, config["repository_id"], command[1], command[2], deps, steps))
+        elif command[0] == "close_database":
+            deps.store.close()  # type: ignore[attr-defined]
+            pipe.send(None)
+        else:
+            pipe.send(None)
+    deps.git.close()  # type: ignore[attr-defined]
+    deps.store.close()  # type: ignore[attr-defined]
+
+
+class _MotoServer:
+    """S3 and SQS in a process of their own, as the real ones are: moto in the scanning process would hold every
+    uploaded content there, and its garbage collections over that heap would be charged to the scan."""
+
+    def __enter__(self) -> str:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            env={**os.environ, **_AWS_ENV},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
+                return url
+            except OSError:
+                if time.monotonic() > deadline or self._process.poll() is not None:
+                    raise SystemExit("moto's server did not start") from None
+                time.sleep(0.1)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._process.terminate()
+        self._process.wait(timeout=30)
 
 
 def _scan(scanning: Any, repository_id: str, at: datetime, profile: str | None, deps: Any, steps: Any) -> Any:
@@ -409,13 +442,17 @@ def _scan(scanning: Any, repository_id: str, at: datetime, profile: str | None, 
     if profiler:
         profiler.disable()
         profiler.dump_stats(profile)
-    steps["accounted"] = sum(steps[key] for key in ("git.head", "git.fetch_tree", "git.fetch_blobs", "hash"))
+    steps["accounted"] = sum(steps[key] for key in ("git.head", "git.fetch_tree", "hash"))
     return {"seconds": seconds, "outcome": result.outcome, "blobs_read": result.blobs_read,
             "peak_mb": _status_mb("VmHWM"), "steps": dict(steps)}  # fmt: skip
 
 
 class _Timed:
-    """Adds up the time spent in each method of an adapter; put_many's time (reading, hashing, uploading) as hash."""
+    """Adds up the time spent in each method of an adapter, and in each step of an iterator one returns.
+
+    put_many's time (reading blobs from git, hashing, uploading) is counted as hash; read_blobs' share of it, the
+    time spent in its iterator, is counted under git.read_blobs as well.
+    """
 
     def __init__(self, inner: Any, steps: dict[str, float]) -> None:
         self._inner = inner
@@ -429,11 +466,23 @@ class _Timed:
         def timed(*args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
             try:
-                return method(*args, **kwargs)
+                result = method(*args, **kwargs)
             finally:
                 self._steps[key] += time.perf_counter() - started
+            return self._timed_steps(key, result) if isinstance(result, Iterator) else result
 
         return timed
+
+    def _timed_steps(self, key: str, iterator: Iterator[Any]) -> Iterator[Any]:
+        while True:
+            started = time.perf_counter()
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+            finally:
+                self._steps[key] += time.perf_counter() - started
+            yield item
 
 
 class _Sink:

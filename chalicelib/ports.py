@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +14,7 @@ from chalicelib.domain.circuit_breaker import Circuit
 from chalicelib.domain.deliveries import Attempt, Change, Retry
 from chalicelib.domain.operations import ListPage, ListQuery, Operation
 from chalicelib.domain.repositories import NewRepository, NewWatch, Repository, Watch, WatchStatus
-from chalicelib.domain.snapshots import FetchedTree, SkippedFile, SnapshotDelta, SnapshotFile
+from chalicelib.domain.snapshots import BlobFacts, FetchedTree, SnapshotDelta, SnapshotFile
 
 
 class Apps(Protocol):
@@ -152,20 +152,15 @@ class Snapshots(Protocol):
         """SHA-256 (hex) of contents that no other repository's snapshot refers to."""
         ...
 
-    def files(self, repository_id: str) -> dict[str, SnapshotFile]:
-        """The current snapshot's files by path; empty when the repository was never snapshotted."""
+    def files(self, repository_id: str, paths: list[str] | None = None) -> dict[str, SnapshotFile]:
+        """The current snapshot's files by path, all or those at `paths`; empty when never snapshotted."""
         ...
 
-    def apply(
-        self,
-        repository_id: str,
-        *,
-        commit: str,
-        delta: SnapshotDelta,
-        file_count: int,
-        skipped: Iterable[SkippedFile],
-        taken_at: datetime,
-    ) -> None:
+    def blob_facts(self, repository_id: str, blob_ids: list[str]) -> dict[str, BlobFacts]:
+        """What the current snapshot knows of these blobs, whichever paths hold them."""
+        ...
+
+    def apply(self, repository_id: str, *, commit: str, delta: SnapshotDelta, taken_at: datetime) -> None:
         """Make `commit` the repository's snapshot by applying `delta` to the stored one."""
         ...
 
@@ -224,11 +219,20 @@ class GitRemote(Protocol):
 
     def head(self, url: str, branch: str, token: str | None) -> str | None: ...
 
-    def fetch_tree(self, url: str, branch: str, token: str | None, cache_dir: str) -> FetchedTree: ...
+    def fetch_tree(
+        self, url: str, branch: str, token: str | None, cache_dir: str, since: str | None = None
+    ) -> FetchedTree:
+        """The branch tip's files; only those changed since `since` when the cache still holds that commit."""
+        ...
 
-    def fetch_blobs(self, url: str, token: str | None, cache_dir: str, blob_ids: Iterable[str]) -> None: ...
+    def read_blobs(
+        self, url: str, token: str | None, cache_dir: str, blob_ids: Iterable[str]
+    ) -> Iterator[tuple[str, bytes]]:
+        """Fetch these blobs and yield each (blob id, content), one content in memory at a time, in no set order.
 
-    def open_blob(self, cache_dir: str, blob_id: str) -> BinaryIO: ...
+        Fails as a whole, mid-iteration included, with the errors above.
+        """
+        ...
 
     def ignore_filter(self, patterns: bytes) -> Callable[[bytes], bool]: ...
 

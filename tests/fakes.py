@@ -13,12 +13,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from chalicelib import errors
-from chalicelib.domain import deliveries
+from chalicelib.domain import deliveries, snapshots
 from chalicelib.domain.apps import App, AppChanges, NewApp
 from chalicelib.domain.circuit_breaker import Circuit
 from chalicelib.domain.deliveries import Attempt, Change, Retry
 from chalicelib.domain.repositories import NewRepository, NewWatch, Repository, Watch, WatchStatus
-from chalicelib.domain.snapshots import SkippedFile, SnapshotDelta, SnapshotFile
+from chalicelib.domain.snapshots import BlobFacts, SnapshotDelta, SnapshotFile
 from chalicelib.ports import GitHubRepository, Transaction, WebhookResult
 
 
@@ -338,8 +338,13 @@ class InMemorySnapshots:
     def commit(self, repository_id: str) -> str | None:
         return self._tables.snapshots.get(repository_id, (None, {}))[0]
 
-    def files(self, repository_id: str) -> dict[str, SnapshotFile]:
-        return dict(self._tables.snapshot_files.get(repository_id, {}))
+    def files(self, repository_id: str, paths: list[str] | None = None) -> dict[str, SnapshotFile]:
+        files = self._tables.snapshot_files.get(repository_id, {})
+        return {path: file for path, file in files.items() if paths is None or path in paths}
+
+    def blob_facts(self, repository_id: str, blob_ids: list[str]) -> dict[str, BlobFacts]:
+        files = self._tables.snapshot_files.get(repository_id, {}).values()
+        return {blob_id: facts for blob_id, facts in snapshots.blob_facts(files).items() if blob_id in blob_ids}
 
     def contents_only_in(self, repository_ids: list[str]) -> list[str]:
         def contents(ids: Iterable[str]) -> set[str]:
@@ -354,8 +359,6 @@ class InMemorySnapshots:
         *,
         commit: str,
         delta: SnapshotDelta,
-        file_count: int,
-        skipped: Iterable[SkippedFile],
         taken_at: datetime,
     ) -> None:
         files = self._tables.snapshot_files.setdefault(repository_id, {})
@@ -365,7 +368,6 @@ class InMemorySnapshots:
             if file.path in files:
                 raise errors.Conflict(f"{file.path} is already in the snapshot")  # the primary key would refuse it
             files[file.path] = file
-        assert len(files) == file_count, "the delta does not lead to the announced snapshot"
         self._tables.snapshots[repository_id] = (commit, {path: f.sha256 for path, f in files.items()})
 
 

@@ -3,8 +3,10 @@
 - `head` is one `ls-refs` POST (protocol v2 needs no prior GET), so an unchanged repository costs one request.
 - `fetch_tree` is a single-branch, depth-1, `blob:none` fetch into a bare cache folder that warm containers reuse,
   so a rescan moves a few KB whatever the repository's size.
-- `fetch_blobs` asks for blobs by id in one request that names no commit we have: with "have" lines the server
-  would treat the blobs as already ours and send an empty pack (§2.3).
+- `read_blobs` asks for blobs by id in one request that names no commit we have (with "have" lines the server
+  would treat the blobs as already ours and send an empty pack, §2.3), and reads them straight out of the pack it
+  receives. Adding that pack to the cache would make dulwich index and verify it and then look up each blob through
+  the index, which cost two thirds of an initial scan; the cache keeps trees only.
 
 Everything crossing this module is str, bytes or the dataclasses of domain.snapshots; no dulwich type leaks.
 The token travels only as `Authorization: Basic base64("x-access-token:<token>")`, which GitHub accepts for git
@@ -14,21 +16,33 @@ cache.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import re
 import stat
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, BinaryIO
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import urllib3
 from dulwich.client import Urllib3HttpGitClient, default_user_agent_string
+from dulwich.diff_tree import tree_changes
 from dulwich.errors import ChecksumMismatch, GitProtocolError
 from dulwich.ignore import IgnoreFilter, read_ignore_patterns
+from dulwich.object_format import DEFAULT_OBJECT_FORMAT
 from dulwich.object_store import ObjectStoreGraphWalker
-from dulwich.objects import Blob, Commit
+from dulwich.objects import Blob, Commit, Tree, sha_to_hex
+from dulwich.objects import TreeEntry as DulwichTreeEntry
+from dulwich.pack import (
+    DELTA_TYPES,
+    OFS_DELTA,
+    REF_DELTA,
+    PackData,
+    UnpackedObject,
+    UnpackedObjectIterator,
+    UnresolvedDeltas,
+)
 from dulwich.protocol import Protocol, pkt_line
 from dulwich.repo import Repo
 
@@ -49,6 +63,8 @@ _HEADER_SAFE_TOKEN = re.compile(r"[\x21-\x7e]+")
 _UPLOAD_PACK = "git-upload-pack"
 _ADVERTISE = f"/info/refs?service={_UPLOAD_PACK}"
 _ADVERTISEMENT = f"application/x-{_UPLOAD_PACK}-advertisement"
+# A pack that is cut, garbled or foreign trips one of the cache's damage checks, or leaves deltas without a base.
+_PACK_DAMAGE = (*CACHE_DAMAGE, UnresolvedDeltas)
 
 
 class DulwichGit:
@@ -94,49 +110,61 @@ class DulwichGit:
                     return commit_id.decode("ascii")
         return None
 
-    def fetch_tree(self, url: str, branch: str, token: str | None, cache_dir: str) -> FetchedTree:
-        """Bring the branch's tip into the cache (trees only) and list its regular files."""
+    def fetch_tree(
+        self, url: str, branch: str, token: str | None, cache_dir: str, since: str | None = None
+    ) -> FetchedTree:
+        """Bring the branch's tip into the cache (trees only) and list its regular files.
+
+        With `since`, and that commit still in the cache (a warm container), only the files that changed since: git
+        compares the two trees folder by folder and skips every folder whose id did not change, so a few changed
+        files in a large repository cost a few tree reads instead of a walk of every file.
+        """
         try:
-            return self._fetch_tree(url, branch, token, cache_dir)
+            return self._fetch_tree(url, branch, token, cache_dir, since)
         except CACHE_DAMAGE:
             # A damaged or half-written cache: one fresh start from nothing.
             self._caches.discard(cache_dir)
         try:
-            return self._fetch_tree(url, branch, token, cache_dir)
+            return self._fetch_tree(url, branch, token, cache_dir, since)
         except CACHE_DAMAGE as error:
             self._caches.discard(cache_dir)
             raise errors.Unavailable(_UNREADABLE) from error
 
-    def fetch_blobs(self, url: str, token: str | None, cache_dir: str, blob_ids: Iterable[str]) -> None:
-        """Bring these blobs into the cache in one request; those already there are not asked for."""
+    def read_blobs(
+        self, url: str, token: str | None, cache_dir: str, blob_ids: Iterable[str]
+    ) -> Iterator[tuple[str, bytes]]:
+        """Fetch these blobs in one request and hand on each (blob id, content) as the pack is read.
+
+        The pack lands in an unnamed temporary file in the cache folder (gone with the file handle, even after a
+        crash) and is read twice at most: whole blobs on the first pass, then those the server sent as deltas.
+        Only one content is held at a time, plus the bases of the delta chain being resolved. Every content is
+        checked against its id: a blob not asked for, or one asked for and not sent, is an error.
+        """
         wanted = {_object_id(blob_id) for blob_id in blob_ids}
-        try:
-            repo = self._caches.claim(cache_dir, url)
-            missing = _not_in_packs(repo, wanted)
-            if missing:
-                self._fetch_by_id(repo, url, token, missing)
-                if _not_in_packs(repo, missing):
-                    raise errors.Unavailable(_UNREADABLE)
-        except CACHE_DAMAGE as error:
-            self._caches.discard(cache_dir)
-            raise errors.Unavailable(_UNREADABLE) from error
-
-    def open_blob(self, cache_dir: str, blob_id: str) -> BinaryIO:
-        """A fetched blob's content. dulwich reads a blob whole, so this holds one blob, never more."""
-        object_id = _object_id(blob_id)
-        try:
-            # The raw content, not a Blob: building the object and serialising it back cost a third of the read.
-            type_num, content = self._caches.existing(cache_dir).object_store.get_raw(object_id)
-            if type_num == Blob.type_num and _git_blob_id(content) != object_id:
-                raise ChecksumMismatch(object_id, _git_blob_id(content))
-        except KeyError as error:
-            raise errors.NotFound(f"blob {blob_id} was not fetched") from error
-        except CACHE_DAMAGE as error:
-            self._caches.discard(cache_dir)
-            raise errors.Unavailable(_UNREADABLE) from error
-        if type_num != Blob.type_num:
-            raise errors.NotFound(f"{blob_id} is not a blob")
-        return io.BytesIO(content)
+        if not wanted:
+            return
+        self._caches.claim(cache_dir, url)
+        client, path = self._client(url, token)
+        with tempfile.TemporaryFile(dir=cache_dir) as pack_file:
+            with _translated(token):
+                client.fetch_pack(
+                    path,
+                    lambda refs, depth=None: sorted(wanted),
+                    _no_history(),
+                    pack_data=pack_file.write,
+                    ref_prefix=[b"HEAD"],  # ls-refs is part of every fetch; ask for as little as possible
+                )
+            pack_file.flush()
+            try:
+                for object_id, content in _blobs_in_pack(pack_file):
+                    if object_id not in wanted:
+                        raise ChecksumMismatch(object_id, b"a blob that was asked for")
+                    wanted.discard(object_id)
+                    yield object_id.decode("ascii"), content
+            except _PACK_DAMAGE as error:
+                raise errors.Unavailable(_UNREADABLE) from error
+        if wanted:
+            raise errors.Unavailable(_UNREADABLE)
 
     def ignore_filter(self, patterns: bytes) -> Callable[[str | bytes], bool]:
         """A matcher for repository paths with gitignore semantics (an ignored folder hides all it holds)."""
@@ -150,7 +178,7 @@ class DulwichGit:
 
         return is_ignored
 
-    def _fetch_tree(self, url: str, branch: str, token: str | None, cache_dir: str) -> FetchedTree:
+    def _fetch_tree(self, url: str, branch: str, token: str | None, cache_dir: str, since: str | None) -> FetchedTree:
         ref = _branch_ref(branch)
         repo = self._caches.claim(cache_dir, url)
         client, path = self._client(url, token)
@@ -176,15 +204,17 @@ class DulwichGit:
         if not isinstance(commit, Commit):
             raise errors.NotFound(f"branch {branch} not found")
         repo.refs[ref] = commit_id
-        entries = list(_regular_files(repo, commit.tree))
-        ignore_id = next((entry.blob_id for entry in entries if entry.path == DOCORAIGNORE), None)
         docoraignore = None
-        if ignore_id is not None:
-            object_id = ignore_id.encode("ascii")
-            if object_id not in repo.object_store:
-                self._fetch_by_id(repo, url, token, [object_id])
-            docoraignore = repo[object_id].as_raw_string()
-        return FetchedTree(commit=commit_id.decode("ascii"), entries=entries, docoraignore=docoraignore)
+        mode, ignore_id = _root_entry(repo, commit.tree, DOCORAIGNORE)
+        if ignore_id is not None and stat.S_ISREG(mode):
+            if ignore_id not in repo.object_store:
+                self._fetch_by_id(repo, url, token, [ignore_id])
+            docoraignore = repo[ignore_id].as_raw_string()
+        changes = _changed_files(repo, _object_id(since), commit.tree) if since is not None else None
+        if changes is not None:
+            entries, removed = changes
+            return FetchedTree(commit_id.decode("ascii"), entries, docoraignore, since=since, removed=removed)
+        return FetchedTree(commit_id.decode("ascii"), list(_regular_files(repo, commit.tree)), docoraignore)
 
     def _fetch_by_id(self, repo: Repo, url: str, token: str | None, wants: list[bytes]) -> None:
         client, path = self._client(url, token)
@@ -219,7 +249,7 @@ class _WithoutHaves:
         return getattr(self._repo, name)
 
     def get_graph_walker(self, heads: list[bytes] | None = None) -> ObjectStoreGraphWalker:
-        return ObjectStoreGraphWalker([], lambda _commit: [])
+        return _no_history()
 
 
 class _Refused(Exception):
@@ -267,20 +297,87 @@ def _translated(token: str | None) -> Iterator[None]:
         raise errors.Unavailable(_NO_ANSWER) from error
 
 
-def _not_in_packs(repo: Repo, object_ids: Iterable[bytes]) -> list[bytes]:
-    """The ids no pack of the cache holds, sorted.
+def _no_history() -> ObjectStoreGraphWalker:
+    return ObjectStoreGraphWalker([], lambda _commit: [])
 
-    Every fetch lands as a pack, so the pack indexes tell it all. Asking the object store instead costs, for each
-    missing object, a rescan of the pack folder and a stat for a loose copy: a third of an initial scan's fetch.
+
+def _blobs_in_pack(pack_file: IO[bytes]) -> Iterator[tuple[bytes, bytes]]:
+    """(hex id, content) of every blob in a pack: whole ones as the first pass meets them, deltas after."""
+    data = PackData.from_file(pack_file, DEFAULT_OBJECT_FORMAT)
+    try:
+        deltas = UnpackedObjectIterator(None, data.object_format.hash_func)
+        deltas.set_pack_data(data)
+        wholes: list[tuple[int, int, bytes]] = []
+        offset_bases: set[int] = set()
+        id_bases: set[bytes] = set()
+        for unpacked in data.iter_unpacked():
+            if unpacked.pack_type_num == OFS_DELTA:
+                offset_bases.add(unpacked.offset - unpacked.delta_base)  # type: ignore[operator]
+                deltas.record(unpacked)
+            elif unpacked.pack_type_num == REF_DELTA:
+                id_bases.add(unpacked.delta_base)  # type: ignore[arg-type]
+                deltas.record(unpacked)
+            else:
+                object_id = unpacked.sha()
+                wholes.append((unpacked.offset, unpacked.pack_type_num, object_id))  # type: ignore[arg-type]
+                if unpacked.pack_type_num == Blob.type_num:
+                    yield sha_to_hex(object_id), b"".join(unpacked.decomp_chunks)
+        if not offset_bases and not id_bases:
+            return
+        # The delta walk starts from the whole objects deltas build on; they were handed on already.
+        for offset, type_num, object_id in wholes:
+            if offset in offset_bases or object_id in id_bases:
+                deltas.record(UnpackedObject(type_num, offset=offset))
+        for unpacked in deltas:
+            if unpacked.pack_type_num in DELTA_TYPES and unpacked.obj_type_num == Blob.type_num:
+                yield sha_to_hex(unpacked.sha()), b"".join(unpacked.obj_chunks or [])
+    finally:
+        data.close()
+
+
+def _root_entry(repo: Repo, tree_id: bytes, name: bytes) -> tuple[int, bytes | None]:
+    tree = repo[tree_id]
+    if not isinstance(tree, Tree) or name not in tree:
+        return 0, None
+    mode, object_id = tree[name]
+    return mode, object_id
+
+
+def _changed_files(repo: Repo, since: bytes, tree_id: bytes) -> tuple[list[TreeEntry], list[bytes]] | None:
+    """Regular files added or changed since that commit, and paths that stopped being regular files.
+
+    None when the cache does not hold the commit (a cold container, a fresh clone) or when .docoraignore changed:
+    it decides which files count, so the whole tree has to be listed again.
     """
-    packs = repo.object_store.packs
-    return sorted(object_id for object_id in object_ids if not any(object_id in pack for pack in packs))
+    try:
+        old = repo[since]
+    except KeyError:
+        return None
+    if not isinstance(old, Commit):
+        return None
+    entries: list[TreeEntry] = []
+    removed: list[bytes] = []
+    for change in tree_changes(repo.object_store, old.tree, tree_id):
+        before, after = change.old, change.new
+        if DOCORAIGNORE in (before and before.path, after and after.path):
+            return None
+        if after is not None and (entry := _regular_file(after)) is not None:
+            entries.append(entry)
+        elif before is not None and (entry := _regular_file(before)) is not None:
+            removed.append(entry.path)
+    return entries, removed
+
+
+def _regular_file(entry: DulwichTreeEntry) -> TreeEntry | None:
+    if entry.mode is None or not stat.S_ISREG(entry.mode) or entry.path is None or entry.sha is None:
+        return None
+    return TreeEntry(path=entry.path, mode=entry.mode, blob_id=entry.sha.decode("ascii"))
 
 
 def _regular_files(repo: Repo, tree_id: bytes) -> Iterator[TreeEntry]:
     for entry in repo.object_store.iter_tree_contents(tree_id):
-        if entry.mode is not None and stat.S_ISREG(entry.mode) and entry.path is not None and entry.sha is not None:
-            yield TreeEntry(path=entry.path, mode=entry.mode, blob_id=entry.sha.decode("ascii"))
+        if (file := _regular_file(entry)) is not None:
+            yield file
 
 
 def _authorization(token: str | None) -> dict[str, str]:
@@ -297,12 +394,6 @@ def _check_token(token: str | None) -> None:
 
 def _branch_ref(branch: str) -> bytes:
     return b"refs/heads/" + check_branch_name(branch).encode("utf-8")
-
-
-def _git_blob_id(content: bytes) -> bytes:
-    digest = hashlib.sha1(b"blob %d\0" % len(content), usedforsecurity=False)
-    digest.update(content)
-    return digest.hexdigest().encode("ascii")
 
 
 def _object_id(blob_id: str) -> bytes:

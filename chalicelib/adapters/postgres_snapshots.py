@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 
 import psycopg
 
-from chalicelib.domain.snapshots import SkippedFile, SnapshotDelta, SnapshotFile
+from chalicelib.domain.snapshots import BlobFacts, SnapshotDelta, SnapshotFile
 
 _SELECT_COMMIT = "SELECT commit_sha FROM snapshots WHERE repository_id = %(id)s"
 _SELECT_FILES = """
     SELECT path, blob_id, sha256, size, is_binary FROM snapshot_files WHERE repository_id = %(id)s
 """
+_SELECT_FILES_AT = _SELECT_FILES + " AND path = ANY(%(paths)s)"
+_SELECT_BLOB_FACTS = """
+    SELECT DISTINCT ON (blob_id) blob_id, sha256, size, is_binary
+      FROM snapshot_files
+     WHERE repository_id = %(id)s AND blob_id = ANY(%(blob_ids)s)
+"""
+# The count moves by what the delta did, so a delta that covers a few paths never counts the whole snapshot.
 _UPSERT_SNAPSHOT = """
     INSERT INTO snapshots (repository_id, commit_sha, file_count, taken_at)
-    VALUES (%(id)s, %(commit)s, %(file_count)s, %(taken_at)s)
+    VALUES (%(id)s, %(commit)s, GREATEST(%(added)s, 0), %(taken_at)s)  -- checked before the conflict is seen
     ON CONFLICT (repository_id) DO UPDATE
-       SET commit_sha = EXCLUDED.commit_sha, file_count = EXCLUDED.file_count, taken_at = EXCLUDED.taken_at
+       SET commit_sha = EXCLUDED.commit_sha,
+           file_count = snapshots.file_count + %(added)s,
+           taken_at = EXCLUDED.taken_at
 """
 _DELETE_FILES = "DELETE FROM snapshot_files WHERE repository_id = %(id)s AND path = ANY(%(paths)s)"
 _COPY_FILES = "COPY snapshot_files (repository_id, path, blob_id, sha256, size, is_binary) FROM STDIN"
 _DELETE_SKIPPED = "DELETE FROM snapshot_skipped_files WHERE repository_id = %(id)s"
+_DELETE_SKIPPED_AT = _DELETE_SKIPPED + " AND path = ANY(%(paths)s)"
 _COPY_SKIPPED = "COPY snapshot_skipped_files (repository_id, path, reason, size) FROM STDIN"
 _SELECT_CONTENTS_ONLY_IN = """
     SELECT DISTINCT encode(f.sha256, 'hex')
@@ -40,11 +49,23 @@ class PostgresSnapshots:
         row = self._connection.execute(_SELECT_COMMIT, {"id": repository_id}).fetchone()
         return row[0] if row else None
 
-    def files(self, repository_id: str) -> dict[str, SnapshotFile]:
-        rows = self._connection.execute(_SELECT_FILES, {"id": repository_id})
+    def files(self, repository_id: str, paths: list[str] | None = None) -> dict[str, SnapshotFile]:
+        query, params = (
+            (_SELECT_FILES, {"id": repository_id})
+            if paths is None
+            else (_SELECT_FILES_AT, {"id": repository_id, "paths": paths})
+        )
+        rows = self._connection.execute(query, params).fetchall()
         return {
             path: SnapshotFile(path, bytes(blob_id).hex(), bytes(sha256), size, is_binary)
             for path, blob_id, sha256, size, is_binary in rows
+        }
+
+    def blob_facts(self, repository_id: str, blob_ids: list[str]) -> dict[str, BlobFacts]:
+        params = {"id": repository_id, "blob_ids": [bytes.fromhex(blob_id) for blob_id in blob_ids]}
+        rows = self._connection.execute(_SELECT_BLOB_FACTS, params).fetchall()
+        return {
+            bytes(blob_id).hex(): BlobFacts(bytes(sha256), size, is_binary) for blob_id, sha256, size, is_binary in rows
         }
 
     def contents_only_in(self, repository_ids: list[str]) -> list[str]:
@@ -52,20 +73,12 @@ class PostgresSnapshots:
         rows = self._connection.execute(_SELECT_CONTENTS_ONLY_IN, {"ids": repository_ids})
         return sorted(sha256 for (sha256,) in rows)
 
-    def apply(
-        self,
-        repository_id: str,
-        *,
-        commit: str,
-        delta: SnapshotDelta,
-        file_count: int,
-        skipped: Iterable[SkippedFile],
-        taken_at: datetime,
-    ) -> None:
-        params = {"id": repository_id, "commit": commit, "file_count": file_count, "taken_at": taken_at}
-        self._connection.execute(_UPSERT_SNAPSHOT, params)
+    def apply(self, repository_id: str, *, commit: str, delta: SnapshotDelta, taken_at: datetime) -> None:
+        removed = 0
         if delta.removed:
-            self._connection.execute(_DELETE_FILES, {"id": repository_id, "paths": delta.removed})
+            removed = self._connection.execute(_DELETE_FILES, {"id": repository_id, "paths": delta.removed}).rowcount
+        params = {"id": repository_id, "commit": commit, "added": len(delta.written) - removed, "taken_at": taken_at}
+        self._connection.execute(_UPSERT_SNAPSHOT, params)
         with self._connection.cursor() as cursor:
             # COPY, not INSERT: a first snapshot of 100k files writes in about 0.3 s (PERFORMANCE.md §5).
             with cursor.copy(_COPY_FILES) as copy:
@@ -73,7 +86,10 @@ class PostgresSnapshots:
                     copy.write_row(
                         (repository_id, file.path, bytes.fromhex(file.blob_id), file.sha256, file.size, file.is_binary)
                     )
-            cursor.execute(_DELETE_SKIPPED, {"id": repository_id})
+            if delta.scope is None:
+                cursor.execute(_DELETE_SKIPPED, {"id": repository_id})
+            else:
+                cursor.execute(_DELETE_SKIPPED_AT, {"id": repository_id, "paths": delta.scope})
             with cursor.copy(_COPY_SKIPPED) as copy:
-                for item in skipped:
+                for item in delta.skipped:
                     copy.write_row((repository_id, item.path, item.reason, item.size))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,9 +17,23 @@ class TreeEntry:
 
 @dataclass(frozen=True, slots=True)
 class FetchedTree:
+    """A commit's regular files (no symlinks, no submodules): all of them, or only what changed since `since`.
+
+    With `since` set, `entries` are the files added or changed since that commit and `removed` the paths that were
+    regular files then and are not now (deleted, or turned into a symlink or submodule).
+    """
+
     commit: str
-    entries: list[TreeEntry]  # regular files only: no symlinks, no submodules
+    entries: list[TreeEntry]
     docoraignore: bytes | None  # the root .docoraignore, when the tree has one
+    since: str | None = None
+    removed: list[bytes] = field(default_factory=list)
+
+    def touched_paths(self) -> list[str] | None:
+        """The paths a changes-only listing covers, as the snapshot writes them; None for a whole tree."""
+        if self.since is None:
+            return None
+        return sorted({_display_path(path) for path in [*(entry.path for entry in self.entries), *self.removed]})
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +79,15 @@ def select_files(entries: Iterable[TreeEntry], is_ignored: Callable[[bytes], boo
         try:
             path = entry.path.decode("utf-8")
         except UnicodeDecodeError:
-            skipped.append(SkippedFile(entry.path.decode("utf-8", "backslashreplace"), "path is not valid UTF-8"))
+            skipped.append(SkippedFile(_display_path(entry.path), "path is not valid UTF-8"))
             continue
         files[path] = entry.blob_id
     return Selection(files=files, skipped=skipped)
+
+
+def _display_path(path: bytes) -> str:
+    """The path as text: itself when it is UTF-8, with its other bytes escaped (\\xe9) when not."""
+    return path.decode("utf-8", "backslashreplace")
 
 
 def unknown_blobs(selection: Selection, known: Mapping[str, BlobFacts]) -> set[str]:
@@ -94,18 +113,31 @@ def build_snapshot(
 
 @dataclass(frozen=True)
 class SnapshotDelta:
-    """How to turn the stored snapshot into the new one: paths to drop, then rows to write."""
+    """How to turn the stored snapshot into the new one: paths to drop, then rows to write, and what is left out.
+
+    `scope` None: the delta covers the whole tree, and `skipped` replaces every skipped file recorded. Otherwise it
+    covers only the paths in `scope`, and the skipped files recorded for other paths stay.
+    """
 
     removed: list[str]  # gone, or about to be rewritten with new content
     written: list[SnapshotFile]
+    skipped: list[SkippedFile] = field(default_factory=list)
+    scope: list[str] | None = None
 
 
 def blob_facts(files: Iterable[SnapshotFile]) -> dict[str, BlobFacts]:
     return {file.blob_id: BlobFacts(file.sha256, file.size, file.is_binary) for file in files}
 
 
-def snapshot_delta(previous: Mapping[str, SnapshotFile], current: Iterable[SnapshotFile]) -> SnapshotDelta:
+def snapshot_delta(
+    previous: Mapping[str, SnapshotFile],
+    current: Iterable[SnapshotFile],
+    skipped: Iterable[SkippedFile] = (),
+    *,
+    scope: list[str] | None = None,
+) -> SnapshotDelta:
+    """`previous` and `current` hold the same paths' files: the whole tree's, or only those in `scope`."""
     current_by_path = {file.path: file for file in current}
     removed = [path for path, file in previous.items() if current_by_path.get(path) != file]
     written = [file for path, file in current_by_path.items() if previous.get(path) != file]
-    return SnapshotDelta(removed=sorted(removed), written=written)
+    return SnapshotDelta(removed=sorted(removed), written=written, skipped=list(skipped), scope=scope)

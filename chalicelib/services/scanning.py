@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
-_READ_BYTES = 1 << 20
+_DECODE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -101,45 +101,46 @@ def _scan(
                 tx.repositories.record_success(repository.id, head=head)
         return ScanResult("unchanged", head, deliveries=_fan_out(repository.id, now=now, deps=deps))
     cache_dir = os.path.join(deps.settings.ephemeral_dir, repository.id)
-    tree = _git(deps.git.fetch_tree, url, repository.branch, token, cache_dir)
+    tree = _git(deps.git.fetch_tree, url, repository.branch, token, cache_dir, since=last_commit)
     is_ignored = deps.git.ignore_filter(tree.docoraignore) if tree.docoraignore is not None else None
     selection = snapshots.select_files(tree.entries, is_ignored)
-    # Read only now that the head has moved: an unchanged rescan never pays for the whole snapshot.
+    scope = tree.touched_paths()  # None when the whole tree was listed
+    # Read only now that the head has moved, and only the rows of the paths the listing covers.
     with deps.store.transaction() as tx:
-        previous = tx.snapshots.files(repository.id)
-    # A refresh forgets what it knew of every blob, so each is read again and the bucket refilled.
-    facts = {} if last_commit is None else snapshots.blob_facts(previous.values())
+        previous = tx.snapshots.files(repository.id, scope)
+        if last_commit is None:
+            facts = {}  # a refresh forgets what it knew of every blob, so each is read again and the bucket refilled
+        elif scope is None:
+            facts = snapshots.blob_facts(previous.values())
+        else:
+            facts = tx.snapshots.blob_facts(repository.id, sorted(set(selection.files.values())))
     unknown = sorted(snapshots.unknown_blobs(selection, facts))
     if unknown:
-        _git(deps.git.fetch_blobs, url, token, cache_dir, unknown)
-        deps.contents.put_many(_read_blobs(unknown, cache_dir, facts, deps=deps))
+        blobs = deps.git.read_blobs(url, token, cache_dir, unknown)
+        deps.contents.put_many(_learn_facts(blobs, facts, deps=deps))
     files, skipped = snapshots.build_snapshot(selection, facts, max_file_bytes=deps.settings.max_file_bytes)
-    delta = snapshots.snapshot_delta(previous, files)
+    delta = snapshots.snapshot_delta(previous, files, skipped, scope=scope)
     with deps.store.transaction() as tx:
-        tx.snapshots.apply(
-            repository.id, commit=tree.commit, delta=delta, file_count=len(files), skipped=skipped, taken_at=now
-        )
+        tx.snapshots.apply(repository.id, commit=tree.commit, delta=delta, taken_at=now)
         tx.repositories.record_success(repository.id, head=tree.commit)
         tx.repositories.record_check(repository.id, checked_at=now)
     deliveries = _fan_out(repository.id, now=now, deps=deps)
     return ScanResult("scanned", tree.commit, deliveries=deliveries, blobs_read=len(unknown))
 
 
-def _read_blobs(
-    blob_ids: list[str], cache_dir: str, facts: dict[str, BlobFacts], *, deps: Deps
+def _learn_facts(
+    blobs: Iterator[tuple[str, bytes]], facts: dict[str, BlobFacts], *, deps: Deps
 ) -> Iterator[tuple[str, bytes]]:
-    """Learn each new blob's facts and hand its content on for upload, one blob in memory at a time."""
-    for blob_id in blob_ids:
-        with deps.git.open_blob(cache_dir, blob_id) as stream:
-            digest, check, size = hashlib.sha256(), TextCheck(), 0
-            while chunk := stream.read(_READ_BYTES):
-                digest.update(chunk)
-                check.feed(chunk)
-                size += len(chunk)
-            facts[blob_id] = BlobFacts(digest.digest(), size, is_binary=not check.is_text())
-            if size <= deps.settings.max_file_bytes:
-                stream.seek(0)
-                yield digest.hexdigest(), stream.read()
+    """Learn each new blob's facts as it arrives and hand its content on for upload, keyed by SHA-256."""
+    while (blob := _git(next, blobs, None)) is not None:
+        blob_id, content = blob
+        check, view = TextCheck(), memoryview(content)
+        for start in range(0, len(content), _DECODE_BYTES):
+            check.feed(view[start : start + _DECODE_BYTES])  # slices: decoding a whole 100 MB file would hold its text
+        digest = hashlib.sha256(content)
+        facts[blob_id] = BlobFacts(digest.digest(), len(content), is_binary=not check.is_text())
+        if len(content) <= deps.settings.max_file_bytes:
+            yield digest.hexdigest(), content
 
 
 def _fan_out(repository_id: str, *, now: datetime, deps: Deps) -> int:

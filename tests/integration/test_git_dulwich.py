@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dulwich.repo import Repo
 
 from chalicelib import errors
 from chalicelib.adapters.git_cache import MARKER
@@ -129,8 +130,7 @@ def test_fetch_tree_lists_regular_files_with_their_blob_ids_and_fetches_no_blob(
     assert {entry.path for entry in tree.entries} == {p.encode() for p in [*FILES, "bin/run.sh"]}
     assert TreeEntry(b"bin/run.sh", 0o100755, repo.ls_tree()[b"bin/run.sh"][2]) in tree.entries
     assert tree.docoraignore is None
-    with pytest.raises(errors.NotFound):
-        git.open_blob(cache_dir, repo.ls_tree()[b"README.md"][2])
+    assert repo.ls_tree()[b"README.md"][2].encode() not in Repo(cache_dir).object_store
 
 
 def test_paths_that_are_not_utf8_are_listed_as_git_stores_them(git, repo, cache_dir):
@@ -162,6 +162,33 @@ def test_an_incremental_fetch_reuses_the_cache_and_moves_only_new_objects(server
     assert incremental_bytes * 10 < _pack_bytes(server)
 
 
+def test_since_a_cached_commit_only_the_changed_files_are_listed(git, repo, cache_dir):
+    first = git.fetch_tree(repo.url, "main", None, cache_dir)
+    repo.commit({"src/app.py": b"print('changed')\n", "src/new.py": b"new\n", "README.md": None})
+    repo.commit({}, symlinks={"README.md": "src/app.py"})  # a file that turns into a symlink is gone as a file
+    listing = repo.ls_tree()
+
+    tree = git.fetch_tree(repo.url, "main", None, cache_dir, since=first.commit)
+
+    assert tree.since == first.commit and tree.commit == repo.head()
+    assert sorted(entry.path for entry in tree.entries) == [b"src/app.py", b"src/new.py"]
+    assert all(entry.blob_id == listing[entry.path][2] for entry in tree.entries)
+    assert tree.removed == [b"README.md"]
+    assert tree.touched_paths() == ["README.md", "src/app.py", "src/new.py"]
+
+
+def test_the_whole_tree_is_listed_when_the_cache_lacks_the_commit_or_docoraignore_changed(git, repo, cache_dir):
+    unknown = git.fetch_tree(repo.url, "main", None, cache_dir, since="c" * 40)
+    assert unknown.since is None and sorted(unknown.entries, key=lambda entry: entry.path) == _expected_entries(repo)
+    repo.commit({".docoraignore": b"*.md\n"})
+
+    changed_rules = git.fetch_tree(repo.url, "main", None, cache_dir, since=unknown.commit)
+
+    assert changed_rules.since is None and changed_rules.removed == []
+    assert sorted(changed_rules.entries, key=lambda entry: entry.path) == _expected_entries(repo)
+    assert changed_rules.docoraignore == b"*.md\n"
+
+
 def test_an_unchanged_tip_is_not_fetched_again(server, git, repo, cache_dir):
     first = git.fetch_tree(repo.url, "main", None, cache_dir)
     server.clear_log()
@@ -174,21 +201,42 @@ def test_an_unchanged_tip_is_not_fetched_again(server, git, repo, cache_dir):
 
 def test_blobs_fetched_by_id_in_one_request_read_back_exactly(server, git, repo, cache_dir):
     large = os.urandom(3 * 2**20)
-    repo.commit({"large.bin": large})
+    repo.commit({"large.bin": large, "empty.txt": b""})
     git.fetch_tree(repo.url, "main", None, cache_dir)
     listing = repo.ls_tree()
-    wanted = {name: listing[name.encode()][2] for name in ("README.md", "assets/logo.bin", "large.bin")}
+    wanted = {listing[name.encode()][2]: name for name in ("README.md", "assets/logo.bin", "large.bin", "empty.txt")}
+    cached_files = sorted(Path(cache_dir).rglob("*"))
     server.clear_log()
 
-    git.fetch_blobs(repo.url, None, cache_dir, wanted.values())
+    read = list(git.read_blobs(repo.url, None, cache_dir, wanted))
 
     assert [seen.method for seen in server.requests] == ["GET", "POST", "POST"]
-    contents = {**FILES, "large.bin": large}
-    for name, blob_id in wanted.items():
-        assert git.open_blob(cache_dir, blob_id).read() == contents[name]
+    contents = {**FILES, "large.bin": large, "empty.txt": b""}
+    assert sorted(read) == sorted((blob_id, contents[name]) for blob_id, name in wanted.items())
+    assert sorted(Path(cache_dir).rglob("*")) == cached_files  # the pack was read from a file that is gone
+    assert all(blob_id.encode() not in Repo(cache_dir).object_store for blob_id in wanted)  # the cache keeps trees
+
+
+def test_blobs_the_server_sends_as_deltas_are_resolved(server, git, cache_dir):
+    """Two versions of a large text differ by a line: git packs one as a delta of the other."""
+    versions = server.make_repo("versions")
+    text = "".join(f"line {n}: the quick brown fox jumps over the lazy dog\n" for n in range(4000)).encode()
+    edited = text.replace(b"line 2000:", b"line 2000 (edited):")
+    versions.commit({"a.txt": text, "b.txt": edited, "c.txt": edited + b"one more line\n"})
+    listing = versions.ls_tree()
+    wanted = {listing[name][2]: content for name, content in [(b"a.txt", text), (b"b.txt", edited)]}
+    wanted[listing[b"c.txt"][2]] = edited + b"one more line\n"
     server.clear_log()
-    git.fetch_blobs(repo.url, None, cache_dir, wanted.values())
-    assert server.requests == []
+
+    read = dict(git.read_blobs(versions.url, None, cache_dir, wanted))
+
+    assert read == wanted
+    assert server.requests[-1].response_bytes < len(text)  # so at least two of the three came as deltas
+
+
+def test_a_blob_the_server_does_not_have_is_unavailable(git, repo, cache_dir):
+    with pytest.raises(errors.Unavailable, match="^git server did not answer$"):
+        list(git.read_blobs(repo.url, None, cache_dir, ["b" * 40]))
 
 
 def test_docoraignore_is_read_and_matched_with_gitignore_semantics(git, repo, cache_dir):
@@ -231,7 +279,7 @@ def test_the_token_goes_in_a_basic_header_and_never_to_disk(server, git, repo, c
 
     head = git.head(repo.url, "main", TOKEN)
     tree = git.fetch_tree(repo.url, "main", TOKEN, cache_dir)
-    git.fetch_blobs(repo.url, TOKEN, cache_dir, [entry.blob_id for entry in tree.entries])
+    list(git.read_blobs(repo.url, TOKEN, cache_dir, [entry.blob_id for entry in tree.entries]))
 
     assert head == tree.commit == repo.head()
     assert server.requests and all(seen.authorized and seen.status == 200 for seen in server.requests)
@@ -243,7 +291,7 @@ def test_the_token_goes_in_a_basic_header_and_never_to_disk(server, git, repo, c
             assert not any(secret in content for secret in secrets), path
 
 
-@pytest.mark.parametrize("call", ["head", "fetch_tree", "fetch_blobs"])
+@pytest.mark.parametrize("call", ["head", "fetch_tree", "read_blobs"])
 def test_a_wrong_token_is_unprocessable(server, git, repo, cache_dir, call):
     server.require_token(TOKEN)
     wrong = "ghp_" + "w" * 36
@@ -271,7 +319,7 @@ def test_a_token_that_could_split_a_header_is_refused_before_sending(server, git
     assert server.requests == []
 
 
-@pytest.mark.parametrize("call", ["head", "fetch_tree", "fetch_blobs"])
+@pytest.mark.parametrize("call", ["head", "fetch_tree", "read_blobs"])
 def test_a_protected_repository_without_a_token_is_not_found(server, git, repo, cache_dir, call):
     server.require_token(TOKEN)
 
@@ -279,13 +327,13 @@ def test_a_protected_repository_without_a_token_is_not_found(server, git, repo, 
         _call(git, call, repo.url, None, cache_dir)
 
 
-@pytest.mark.parametrize("call", ["head", "fetch_tree", "fetch_blobs"])
+@pytest.mark.parametrize("call", ["head", "fetch_tree", "read_blobs"])
 def test_a_missing_repository_is_not_found(server, git, cache_dir, call):
     with pytest.raises(errors.NotFound, match="^repository not found$"):
         _call(git, call, f"{server.url}/nope.git", TOKEN, cache_dir)
 
 
-@pytest.mark.parametrize("call", ["head", "fetch_tree", "fetch_blobs"])
+@pytest.mark.parametrize("call", ["head", "fetch_tree", "read_blobs"])
 def test_a_failing_server_is_unavailable(server, git, repo, cache_dir, call):
     server.fail_with(502)
 
@@ -295,7 +343,7 @@ def test_a_failing_server_is_unavailable(server, git, repo, cache_dir, call):
     _assert_no_secret(raised.value)
 
 
-@pytest.mark.parametrize("call", ["head", "fetch_tree", "fetch_blobs"])
+@pytest.mark.parametrize("call", ["head", "fetch_tree", "read_blobs"])
 def test_a_hanging_server_is_unavailable_within_the_timeout(server, repo, cache_dir, call):
     git = DulwichGit(timeout=0.5)
     server.hang()
@@ -431,4 +479,4 @@ def _call(git: DulwichGit, call: str, url: str, token: str | None, cache_dir: st
         return git.head(url, "main", token)
     if call == "fetch_tree":
         return git.fetch_tree(url, "main", token, cache_dir)
-    return git.fetch_blobs(url, token, cache_dir, ["a" * 40])
+    return list(git.read_blobs(url, token, cache_dir, ["a" * 40]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 
 import pytest
 
@@ -137,6 +138,49 @@ def test_symlinks_submodules_and_oversized_files_are_not_delivered(tmp_path, dat
         assert set(stack.snapshot(repository_id)) == {"small.txt"}
         skipped = stack.rows("SELECT path, reason, size FROM snapshot_skipped_files")
         assert skipped == [("big.bin", "larger than MAX_FILE_BYTES (10)", 11)]
+
+
+@pytest.mark.parametrize("cache", ["warm", "cold"])
+def test_a_new_commit_gives_the_same_snapshot_from_a_warm_cache_as_from_nothing(
+    tmp_path, database_url, redis_url, monkeypatch, cache
+):
+    """Warm: only the files changed since the stored commit are listed and read. Cold: the whole tree is."""
+    latin = "caf\xe9.txt".encode("latin-1").decode("utf-8", "surrogateescape")
+    with scan_stack(tmp_path, database_url, redis_url, monkeypatch, max_file_bytes=10) as stack:
+        repo = stack.make_repo()
+        (repo.work / latin).write_bytes(b"latin")
+        repo.commit(
+            {"keep.md": b"same", "edit.md": b"v1", "drop.md": b"bye", "move/old.md": b"moved", "big.bin": b"x" * 11,
+             "shrinks.bin": b"y" * 11, "to-link.md": b"link me", "deep/a/b/c.md": b"c"}
+        )  # fmt: skip
+        repository_id = stack.add_repository()
+        stack.scan(repository_id, at=T0)
+        (repo.work / latin).unlink()
+        repo.commit(
+            {"edit.md": b"v2", "drop.md": None, "move/old.md": None, "moved/new.md": b"moved", "grows.bin": b"z" * 11,
+             "shrinks.bin": b"y", "to-link.md": None, "deep/a/b/c.md": b"c2"},
+        )  # fmt: skip
+        repo.commit({}, symlinks={"to-link.md": "keep.md"})
+        if cache == "cold":
+            stack.deps.git.close()  # type: ignore[attr-defined]
+            shutil.rmtree(tmp_path / "ephemeral")
+
+        result = stack.scan(repository_id, at=later(T0))
+
+        # v2, y, z*11 and c2; "moved" is known. From nothing, big.bin too: the snapshot keeps no facts of skipped files.
+        assert result.outcome == "scanned" and result.blobs_read == {"warm": 4, "cold": 5}[cache]
+        assert stack.snapshot(repository_id) == {
+            "keep.md": (sha(b"same"), 4, False),
+            "edit.md": (sha(b"v2"), 2, False),
+            "moved/new.md": (sha(b"moved"), 5, False),
+            "shrinks.bin": (sha(b"y"), 1, False),
+            "deep/a/b/c.md": (sha(b"c2"), 2, False),
+        }
+        assert stack.rows("SELECT path, reason, size FROM snapshot_skipped_files ORDER BY path") == [
+            ("big.bin", "larger than MAX_FILE_BYTES (10)", 11),
+            ("grows.bin", "larger than MAX_FILE_BYTES (10)", 11),
+        ]
+        assert stack.rows("SELECT commit_sha, file_count FROM snapshots") == [(repo.head(), 5)]
 
 
 def test_paths_that_are_not_utf8_are_recorded_not_delivered(stack):

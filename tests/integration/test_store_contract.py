@@ -180,10 +180,10 @@ def test_a_snapshot_is_applied_as_a_delta_and_read_back(store):
     with store.transaction() as tx:
         assert tx.snapshots.files(repository.id) == {} and tx.snapshots.commit(repository.id) is None
         delta = snapshot_delta({}, first)
-        tx.snapshots.apply(repository.id, commit="c1", delta=delta, file_count=2, skipped=[], taken_at=NOW)
+        tx.snapshots.apply(repository.id, commit="c1", delta=delta, taken_at=NOW)
     with store.transaction() as tx:
         delta = snapshot_delta(tx.snapshots.files(repository.id), second)
-        tx.snapshots.apply(repository.id, commit="c2", delta=delta, file_count=2, skipped=[], taken_at=NOW)
+        tx.snapshots.apply(repository.id, commit="c2", delta=delta, taken_at=NOW)
     with store.transaction() as tx:
         files, commit = tx.snapshots.files(repository.id), tx.snapshots.commit(repository.id)
 

@@ -221,9 +221,9 @@ def test_the_same_delivery_request_twice_at_once_sends_each_change_once(changed,
 @pytest.mark.parametrize(
     ("name", "fault"),
     [
-        ("fetch_blobs", lambda server: server.hang()),
+        ("read_blobs", lambda server: server.hang()),
         ("fetch_tree", lambda server: server.reset(after_bytes=200)),
-        ("fetch_blobs", lambda server: server.reset(after_bytes=600)),
+        ("read_blobs", lambda server: server.reset(after_bytes=600)),
     ],
     ids=["hang at the blob fetch", "reset mid-pack of trees", "reset mid-pack of blobs"],
 )  # fmt: skip
