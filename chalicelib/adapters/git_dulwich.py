@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import urllib3
 from dulwich.client import Urllib3HttpGitClient, default_user_agent_string
 from dulwich.diff_tree import tree_changes
-from dulwich.errors import ChecksumMismatch, GitProtocolError
+from dulwich.errors import ChecksumMismatch, GitProtocolError, NotTreeError
 from dulwich.ignore import IgnoreFilter, read_ignore_patterns
 from dulwich.object_format import DEFAULT_OBJECT_FORMAT
 from dulwich.object_store import ObjectStoreGraphWalker
@@ -375,9 +375,29 @@ def _regular_file(entry: DulwichTreeEntry) -> TreeEntry | None:
 
 
 def _regular_files(repo: Repo, tree_id: bytes) -> Iterator[TreeEntry]:
-    for entry in repo.object_store.iter_tree_contents(tree_id):
-        if (file := _regular_file(entry)) is not None:
-            yield file
+    """Every regular file under the tree, in git's order (depth first, entries sorted as git sorts them).
+
+    Our own walk rather than dulwich's iter_tree_contents, which joins each path with posixpath and builds an entry
+    object for every file: a fifth of an initial scan's time outside the network at 20k files.
+    """
+    folders = [(b"", _tree_items(repo, tree_id))]
+    while folders:
+        prefix, items = folders[-1]
+        for name, mode, object_id in items:
+            if stat.S_ISDIR(mode):
+                folders.append((prefix + name + b"/", _tree_items(repo, object_id)))
+                break
+            if stat.S_ISREG(mode):
+                yield TreeEntry(path=prefix + name, mode=mode, blob_id=object_id.decode("ascii"))
+        else:
+            folders.pop()
+
+
+def _tree_items(repo: Repo, tree_id: bytes) -> Iterator[tuple[bytes, int, bytes]]:
+    tree = repo.object_store[tree_id]
+    if not isinstance(tree, Tree):
+        raise NotTreeError(tree_id)  # a damaged cache: fetch_tree starts afresh
+    return iter(tree.iteritems())
 
 
 def _authorization(token: str | None) -> dict[str, str]:
