@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import urllib3
 from dulwich.client import Urllib3HttpGitClient, default_user_agent_string
 from dulwich.diff_tree import tree_changes
-from dulwich.errors import ChecksumMismatch, GitProtocolError, NotTreeError
+from dulwich.errors import GitProtocolError, NotTreeError
 from dulwich.ignore import IgnoreFilter, read_ignore_patterns
 from dulwich.object_format import DEFAULT_OBJECT_FORMAT
 from dulwich.object_store import ObjectStoreGraphWalker
@@ -143,7 +143,11 @@ class DulwichGit:
         wanted = {_object_id(blob_id) for blob_id in blob_ids}
         if not wanted:
             return
-        self._caches.claim(cache_dir, url)
+        try:
+            self._caches.claim(cache_dir, url)  # the folder the pack is written in, kept as recently used
+        except CACHE_DAMAGE as error:
+            self._caches.discard(cache_dir)
+            raise errors.Unavailable(_UNREADABLE) from error
         client, path = self._client(url, token)
         with tempfile.TemporaryFile(dir=cache_dir) as pack_file:
             with _translated(token):
@@ -158,7 +162,7 @@ class DulwichGit:
             try:
                 for object_id, content in _blobs_in_pack(pack_file):
                     if object_id not in wanted:
-                        raise ChecksumMismatch(object_id, b"a blob that was asked for")
+                        raise errors.Unavailable(_UNREADABLE)
                     wanted.discard(object_id)
                     yield object_id.decode("ascii"), content
             except _PACK_DAMAGE as error:
