@@ -29,12 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-_UPLOAD_PACK_CONFIG = {
-    "uploadpack.allowFilter": "true",
-    "uploadpack.allowAnySHA1InWant": "true",
-    "uploadpack.allowReachableSHA1InWant": "true",
-    "protocol.version": "2",
-}
+from tests.standins.git_http import http_backend, read_body
+
 # Commits made by the helpers are reproducible and never read the developer's own git configuration.
 _GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
@@ -248,7 +244,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         git_server = self.server.git_server
-        body = self._read_body()
+        body = read_body(self)
         started = time.monotonic()
         if not git_server._answering.is_set():
             git_server._answering.wait(_HANG_LIMIT_SECONDS)
@@ -286,59 +282,7 @@ class _Handler(BaseHTTPRequestHandler):
             return git_server._failure, {"Content-Type": "text/plain"}, b"failing on purpose\n"
         if git_server.token is not None and self.headers.get("Authorization") != _basic(git_server.token):
             return 401, {"WWW-Authenticate": 'Basic realm="GitHub"', "Content-Type": "text/plain"}, b"denied\n"
-        return self._run_http_backend(git_server, body)
-
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def _run_http_backend(self, git_server: GitServer, body: bytes) -> tuple[int, dict[str, str], bytes]:
-        split = urlsplit(self.path)
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "GIT_PROJECT_ROOT": str(git_server.repos_dir),
-            "GIT_HTTP_EXPORT_ALL": "1",
-            "REQUEST_METHOD": self.command,
-            "PATH_INFO": unquote(split.path),
-            "QUERY_STRING": split.query,
-            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
-            "CONTENT_LENGTH": str(len(body)),
-            "REMOTE_ADDR": self.client_address[0],
-            "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
-            "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_CONFIG_GLOBAL": os.devnull,
-            "GIT_CONFIG_COUNT": str(len(_UPLOAD_PACK_CONFIG)),
-        }
-        for index, (key, value) in enumerate(_UPLOAD_PACK_CONFIG.items()):
-            env[f"GIT_CONFIG_KEY_{index}"] = key
-            env[f"GIT_CONFIG_VALUE_{index}"] = value
-        result = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True, check=False)
-        return _parse_cgi(result.stdout)
-
-
-def _parse_cgi(output: bytes) -> tuple[int, dict[str, str], bytes]:
-    ends = [(output.find(separator), separator) for separator in (b"\r\n\r\n", b"\n\n") if separator in output]
-    at, separator = min(ends) if ends else (len(output), b"")
-    head, content = output[:at], output[at + len(separator) :]
-    status, headers = 200, {}
-    for line in head.decode("latin-1").splitlines():
-        name, _, value = line.partition(":")
-        if name.lower() == "status":
-            status = int(value.split()[0])
-        elif name:
-            headers[name] = value.strip()
-    return status, headers, content
+        return http_backend(git_server.repos_dir, unquote(urlsplit(self.path).path), self, body)
 
 
 def _basic(token: str) -> str:

@@ -54,6 +54,18 @@ def http_backend(git_dir: Path, path_info: str, request: BaseHTTPRequestHandler,
     return parse_cgi(result.stdout)
 
 
+def read_body(request: BaseHTTPRequestHandler) -> bytes:
+    if request.headers.get("Transfer-Encoding", "").lower() != "chunked":
+        return request.rfile.read(int(request.headers.get("Content-Length") or 0))
+    chunks = []
+    while size := int(request.rfile.readline().split(b";")[0].strip(), 16):  # git sends big wants chunked
+        chunks.append(request.rfile.read(size))
+        request.rfile.readline()
+    while request.rfile.readline() not in (b"\r\n", b"\n", b""):
+        pass
+    return b"".join(chunks)
+
+
 def parse_cgi(output: bytes) -> Answer:
     ends = [(output.find(separator), separator) for separator in (b"\r\n\r\n", b"\n\n") if separator in output]
     at, separator = min(ends) if ends else (len(output), b"")
@@ -90,7 +102,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _serve(self) -> None:
-        status, headers, content = self._answer(self._read_body())
+        status, headers, content = self._answer(read_body(self))
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
@@ -98,17 +110,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self.wfile.write(content)
-
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
-            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        chunks = []
-        while size := int(self.rfile.readline().split(b";")[0].strip(), 16):  # git sends big wants chunked
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline()
-        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-            pass
-        return b"".join(chunks)
 
     def _answer(self, body: bytes) -> Answer:
         segments = unquote(urlsplit(self.path).path).split("/")
