@@ -92,14 +92,16 @@ def _scan(
     head = _git(deps.git.head, url, repository.branch, token)
     if head is None:
         raise GitFailure(f"branch {repository.branch} not found")
-    # The check is recorded with the scan's outcome, never before it: a scan killed midway has covered nothing,
-    # and the queue's retry of its request must not be skipped as if it had.
+    # The check is recorded last, once the snapshot is stored and the fan-out queued: a scan killed before that has
+    # not covered its request, so the queue's retry of it must not be skipped. The retry finds the head stored and
+    # fans out.
     if head == last_commit:
+        deliveries = _fan_out(repository.id, now=now, deps=deps)
         with deps.store.transaction() as tx:
             tx.repositories.record_check(repository.id, checked_at=now)
             if repository.consecutive_failures:
                 tx.repositories.record_success(repository.id, head=head)
-        return ScanResult("unchanged", head, deliveries=_fan_out(repository.id, now=now, deps=deps))
+        return ScanResult("unchanged", head, deliveries=deliveries)
     cache_dir = os.path.join(deps.settings.ephemeral_dir, repository.id)
     tree = _git(deps.git.fetch_tree, url, repository.branch, token, cache_dir, since=last_commit)
     is_ignored = deps.git.ignore_filter(tree.docoraignore) if tree.docoraignore is not None else None
@@ -123,8 +125,9 @@ def _scan(
     with deps.store.transaction() as tx:
         tx.snapshots.apply(repository.id, commit=tree.commit, delta=delta, taken_at=now)
         tx.repositories.record_success(repository.id, head=tree.commit)
-        tx.repositories.record_check(repository.id, checked_at=now)
     deliveries = _fan_out(repository.id, now=now, deps=deps)
+    with deps.store.transaction() as tx:
+        tx.repositories.record_check(repository.id, checked_at=now)
     return ScanResult("scanned", tree.commit, deliveries=deliveries, blobs_read=len(unknown))
 
 
