@@ -126,10 +126,6 @@ class Deliveries(Protocol):
         """Snapshot minus ledger, in protocol order."""
         ...
 
-    def acknowledge(self, app_id: str, repository_id: str, change: Change, *, at: datetime) -> None:
-        """Write the ledger row (remove it for a delete); NotFound when the watch is gone meanwhile."""
-        ...
-
     def forget_all(self, app_id: str, repository_id: str) -> None: ...
 
     def forget_snapshot_paths(self, app_id: str, repository_id: str) -> None:
@@ -209,6 +205,15 @@ class Transaction:
 class Store(Protocol):
     def transaction(self) -> AbstractContextManager[Transaction]: ...
 
+    def acknowledge(self, app_id: str, repository_id: str, change: Change, attempt: Attempt) -> None:
+        """Log `attempt`, which delivered `change`, and write its ledger row (remove it for a delete), as one unit of
+        work of its own; NotFound when the watch is gone meanwhile.
+
+        Not durable when it returns: a crash of the database (not of the caller) within a fraction of a second may
+        undo it; the database's next flush of its log, or any durable commit after it, makes it durable.
+        """
+        ...
+
     def ping(self) -> None:
         """Raise Unavailable when the database does not answer."""
         ...
@@ -249,6 +254,13 @@ class Contents(Protocol):
 
     def open(self, sha256: str) -> BinaryIO:
         """A stream of the content; NotFound when the bucket does not have it."""
+        ...
+
+    def read_each(self, sha256s: Iterable[str]) -> AbstractContextManager[Iterator[bytes]]:
+        """Each content whole, in order, a few read ahead meanwhile; NotFound on reaching one the bucket lacks.
+
+        Meant for small contents: memory holds as many as are read ahead.
+        """
         ...
 
     def delete_many(self, sha256s: list[str]) -> None: ...
@@ -339,6 +351,10 @@ class ScanQueue(Protocol):
 class RateLimiter(Protocol):
     def acquire(self, key: str, per_minute: int) -> int | None:
         """Take one token from `key`'s bucket; None when allowed, else seconds until one is free."""
+        ...
+
+    def acquire_many(self, key: str, per_minute: int, *, up_to: int) -> tuple[int, int | None]:
+        """Take as many of `up_to` tokens as the bucket holds: (taken, None), or (0, seconds until one is free)."""
         ...
 
     def ping(self) -> None: ...

@@ -386,15 +386,6 @@ class InMemoryDeliveries:
                 changes.append(Change("update", path, file.sha256, ledger[path], file.size, file.is_binary))
         return deliveries.in_protocol_order(changes)
 
-    def acknowledge(self, app_id: str, repository_id: str, change: Change, *, at: datetime) -> None:
-        if (app_id, repository_id) not in self._tables.watches:
-            raise errors.NotFound("the watch no longer exists")
-        ledger = self._tables.ledger.setdefault((app_id, repository_id), {})
-        if change.event == "delete":
-            ledger.pop(change.path, None)
-        else:
-            ledger[change.path] = change.sha256
-
     def forget_all(self, app_id: str, repository_id: str) -> None:
         self._tables.ledger.pop((app_id, repository_id), None)
 
@@ -442,6 +433,15 @@ class InMemoryStore:
         except BaseException:
             self.tables.__dict__.update(saved.__dict__)  # roll back, like Postgres would
             raise
+
+    def acknowledge(self, app_id: str, repository_id: str, change: Change, attempt: Attempt) -> None:
+        with self.transaction() as tx:
+            tx.deliveries.log_attempt(app_id, repository_id, attempt)  # NotFound when the watch is gone
+            ledger = self.tables.ledger.setdefault((app_id, repository_id), {})
+            if change.event == "delete":
+                ledger.pop(change.path, None)
+            else:
+                ledger[change.path] = change.sha256
 
     def ping(self) -> None:
         if self.pings_fail:
@@ -506,10 +506,16 @@ class CountingRateLimiter:
         self.available = True
 
     def acquire(self, key: str, per_minute: int) -> int | None:
+        return self.acquire_many(key, per_minute, up_to=1)[1]
+
+    def acquire_many(self, key: str, per_minute: int, *, up_to: int) -> tuple[int, int | None]:
         if not self.available:
             raise errors.Unavailable("the rate limiter is not available")
-        self.used[key] = self.used.get(key, 0) + 1
-        return None if self.used[key] <= per_minute else 60
+        taken = min(up_to, per_minute - self.used.get(key, 0))
+        if taken < 1:
+            return 0, 60
+        self.used[key] = self.used.get(key, 0) + taken
+        return taken, None
 
     def ping(self) -> None:
         if not self.available:
@@ -555,6 +561,10 @@ class InMemoryContents:
         if sha256 not in self.objects:
             raise errors.NotFound(f"content {sha256} is not in the bucket")
         return io.BytesIO(self.objects[sha256])
+
+    @contextmanager
+    def read_each(self, sha256s: Iterable[str]) -> Iterator[Iterator[bytes]]:
+        yield (self.open(sha256).read() for sha256 in sha256s)
 
     def ping(self) -> None:
         return None

@@ -15,6 +15,7 @@ from chalicelib.adapters.postgres_operations import PostgresOperations
 from chalicelib.adapters.postgres_repositories import PostgresRepositories
 from chalicelib.adapters.postgres_snapshots import PostgresSnapshots
 from chalicelib.adapters.postgres_watches import PostgresWatches
+from chalicelib.domain.deliveries import Attempt, Change
 from chalicelib.ports import Transaction
 
 _CONNECT_TIMEOUT_SECONDS = 5
@@ -38,6 +39,11 @@ class PostgresStore:
                 operations=PostgresOperations(connection),
                 admin=PostgresAdmin(connection),
             )
+
+    def acknowledge(self, app_id: str, repository_id: str, change: Change, attempt: Attempt) -> None:
+        connection = self._connect()
+        with _translated():
+            PostgresDeliveries(connection).acknowledge(app_id, repository_id, change, attempt)
 
     def ping(self) -> None:
         with _translated():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import psycopg
 from psycopg.rows import class_row
 
@@ -25,15 +23,6 @@ _SELECT_PENDING = """
      ORDER BY CASE WHEN f.path IS NULL THEN 0 WHEN d.path IS NULL THEN 1 ELSE 2 END,
               COALESCE(f.path, d.path) COLLATE "C"
 """
-_ACKNOWLEDGE = """
-    INSERT INTO delivered_files (app_id, repository_id, path, sha256, delivered_at)
-    VALUES (%(app_id)s, %(repository_id)s, %(path)s, %(sha256)s, %(at)s)
-    ON CONFLICT (app_id, repository_id, path)
-    DO UPDATE SET sha256 = EXCLUDED.sha256, delivered_at = EXCLUDED.delivered_at
-"""
-_FORGET = (
-    "DELETE FROM delivered_files WHERE app_id = %(app_id)s AND repository_id = %(repository_id)s AND path = %(path)s"
-)
 _FORGET_ALL = "DELETE FROM delivered_files WHERE app_id = %(app_id)s AND repository_id = %(repository_id)s"
 # A resync keeps the ledger rows of paths the snapshot no longer has, so their deletes go out first.
 _FORGET_SNAPSHOT_PATHS = """
@@ -47,6 +36,34 @@ _LOG_ATTEMPT = """
                                    duration_ms, attempted_at)
     VALUES (%(app_id)s, %(repository_id)s, %(path)s, %(event)s, %(delivery_id)s, %(attempt)s, %(status_code)s,
             %(error)s, %(duration_ms)s, %(attempted_at)s)
+"""
+# A delivered change: its attempt logged and its ledger row written (or removed) in one round trip and one
+# transaction, since the statements of one simple query run as one implicit transaction. Its commit does not wait
+# for the WAL to reach the disk: see Store.acknowledge for what that costs, and delivering._send_all for why. SET
+# LOCAL, not a session-wide SET: that would outlive this transaction (and pin the connection behind RDS Proxy).
+_LOG_AND_ACKNOWLEDGE = """
+    SET LOCAL synchronous_commit = off;
+    WITH logged AS (
+        INSERT INTO delivery_attempts (app_id, repository_id, path, event, delivery_id, attempt, status_code, error,
+                                       duration_ms, attempted_at)
+        VALUES (%(app_id)s, %(repository_id)s, %(path)s, %(event)s, %(delivery_id)s, %(attempt)s, %(status_code)s,
+                %(error)s, %(duration_ms)s, %(attempted_at)s)
+    )
+    INSERT INTO delivered_files (app_id, repository_id, path, sha256, delivered_at)
+    VALUES (%(app_id)s, %(repository_id)s, %(path)s, %(sha256)s, %(attempted_at)s)
+    ON CONFLICT (app_id, repository_id, path)
+    DO UPDATE SET sha256 = EXCLUDED.sha256, delivered_at = EXCLUDED.delivered_at
+"""
+_LOG_AND_FORGET = """
+    SET LOCAL synchronous_commit = off;
+    WITH logged AS (
+        INSERT INTO delivery_attempts (app_id, repository_id, path, event, delivery_id, attempt, status_code, error,
+                                       duration_ms, attempted_at)
+        VALUES (%(app_id)s, %(repository_id)s, %(path)s, %(event)s, %(delivery_id)s, %(attempt)s, %(status_code)s,
+                %(error)s, %(duration_ms)s, %(attempted_at)s)
+    )
+    DELETE FROM delivered_files
+     WHERE app_id = %(app_id)s AND repository_id = %(repository_id)s AND path = %(path)s
 """
 # The log is for people and the status API: the newest attempts per watch are kept, the rest dropped.
 _TRIM_ATTEMPTS = """
@@ -76,14 +93,15 @@ class PostgresDeliveries:
             for event, path, sha, previous, size, is_binary in rows
         ]
 
-    def acknowledge(self, app_id: str, repository_id: str, change: Change, *, at: datetime) -> None:
-        """Write (or, for a delete, remove) the ledger row; NotFound when the watch is gone meanwhile."""
-        params = {"app_id": app_id, "repository_id": repository_id, "path": change.path}
+    def acknowledge(self, app_id: str, repository_id: str, change: Change, attempt: Attempt) -> None:
+        """Log the attempt and write (or, for a delete, remove) the ledger row, as a transaction of its own: call it
+        outside any. NotFound when the watch is gone meanwhile.
+        """
+        query = _LOG_AND_FORGET if change.event == "delete" else _LOG_AND_ACKNOWLEDGE
+        params = _attempt_params(app_id, repository_id, attempt) | {"sha256": change.sha256}
         try:
-            if change.event == "delete":
-                self._connection.execute(_FORGET, params)
-            else:
-                self._connection.execute(_ACKNOWLEDGE, params | {"sha256": change.sha256, "at": at})
+            # Parameters bound on the client: only a simple query may hold two statements.
+            psycopg.ClientCursor(self._connection).execute(query, params)
         except psycopg.errors.ForeignKeyViolation as error:
             raise errors.NotFound("the watch no longer exists") from error
 
@@ -94,11 +112,8 @@ class PostgresDeliveries:
         self._connection.execute(_FORGET_SNAPSHOT_PATHS, {"app_id": app_id, "repository_id": repository_id})
 
     def log_attempt(self, app_id: str, repository_id: str, attempt: Attempt) -> None:
-        params = {"app_id": app_id, "repository_id": repository_id} | {
-            field: getattr(attempt, field) for field in Attempt.__dataclass_fields__ if field != "id"
-        }
         try:
-            self._connection.execute(_LOG_ATTEMPT, params)
+            self._connection.execute(_LOG_ATTEMPT, _attempt_params(app_id, repository_id, attempt))
         except psycopg.errors.ForeignKeyViolation as error:
             raise errors.NotFound("the watch no longer exists") from error
 
@@ -109,3 +124,9 @@ class PostgresDeliveries:
         params = {"app_id": app_id, "repository_id": repository_id, "limit": limit, "before": before}
         with self._connection.cursor(row_factory=class_row(Attempt)) as cursor:
             return cursor.execute(_SELECT_ATTEMPTS, params).fetchall()
+
+
+def _attempt_params(app_id: str, repository_id: str, attempt: Attempt) -> dict[str, object]:
+    return {"app_id": app_id, "repository_id": repository_id} | {
+        field: getattr(attempt, field) for field in Attempt.__dataclass_fields__ if field != "id"
+    }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -19,7 +21,7 @@ _CONDITIONAL_PUT_MAX_BYTES = 256 * 1024
 
 class S3Contents:
     def __init__(self, client: Any, bucket: str, *, workers: int = 8) -> None:
-        """`workers` uploads run at once: one object per request makes a first scan round-trip bound."""
+        """`workers` uploads (or downloads) run at once: one object per request makes them round-trip bound."""
         self._client = client
         self._bucket = bucket
         self._workers = workers
@@ -46,6 +48,14 @@ class S3Contents:
                     raise errors.NotFound(f"content {sha256} is not in the bucket") from error
                 raise
 
+    @contextmanager
+    def read_each(self, sha256s: Iterable[str]) -> Iterator[Iterator[bytes]]:
+        pool = ThreadPoolExecutor(self._workers, thread_name_prefix="s3-get")
+        try:
+            yield self._read_ahead(pool, iter(sha256s))
+        finally:
+            pool.shutdown(cancel_futures=True)  # a caller leaving early waits only for the few reads running
+
     def delete_many(self, sha256s: list[str]) -> None:
         with _translated():
             for start in range(0, len(sha256s), 1000):  # DeleteObjects takes at most 1,000 keys
@@ -55,6 +65,19 @@ class S3Contents:
     def ping(self) -> None:
         with _translated():
             self._client.head_bucket(Bucket=self._bucket)
+
+    def _read_ahead(self, pool: ThreadPoolExecutor, sha256s: Iterator[str]) -> Iterator[bytes]:
+        # Bounded like put_many: at most about two contents per worker are held in memory.
+        ahead = deque(pool.submit(self._read, sha256) for sha256 in itertools.islice(sha256s, 2 * self._workers))
+        while ahead:
+            first = ahead.popleft()
+            if (following := next(sha256s, None)) is not None:
+                ahead.append(pool.submit(self._read, following))
+            yield first.result()
+
+    def _read(self, sha256: str) -> bytes:
+        with self.open(sha256) as stream, _translated():
+            return stream.read()
 
     def _put_if_absent(self, sha256: str, content: bytes) -> bool:
         key = _PREFIX + sha256

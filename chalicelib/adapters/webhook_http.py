@@ -1,30 +1,35 @@
-"""POSTs one webhook with requests and says what happened, refusing at connect time any address that is not public.
+"""POSTs one webhook with urllib3 and says what happened, refusing at connect time any address that is not public.
 
 The SSRF guard runs inside urllib3's connection, on the addresses the socket is about to use, so a host that
 resolved to a public address at onboarding and to 127.0.0.1 now (DNS rebinding) is still refused. TLS keeps
 using the URL's host name for SNI and certificate checks, because only the socket's address is chosen here.
 
-The timeout bounds the whole exchange, not each read: requests' own timeout restarts with every byte received, so a
-receiver trickling its answer a byte at a time would otherwise hold the job as long as it liked.
+The timeout bounds the whole exchange, not each read: urllib3's own timeout restarts with every byte received, so a
+receiver trickling its answer a byte at a time would otherwise hold the job as long as it liked. One watchdog thread
+per sender keeps every request's deadline, because starting a timer thread per request cost as much as the POST.
+
+urllib3 rather than requests: a webhook needs none of what requests adds (cookies, auth, proxies from the
+environment, redirects), and preparing and merging all that took more time than the POST on loopback.
 """
 
 from __future__ import annotations
 
+import heapq
 import http.client
 import ipaddress
+import itertools
 import socket
 import ssl
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import suppress
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
+import certifi
+import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
@@ -51,12 +56,23 @@ class WebhookSender:
         resolver: Callable[[str], list[str]] | None = None,
         ca_bundle: str | None = None,
     ) -> None:
-        """`ca_bundle` replaces the system's trusted CAs; tests use it for a receiver with its own certificate."""
-        self._guard = _AddressGuard(allow_private, resolver or SocketResolver().addresses)
+        """`ca_bundle` replaces the trusted CAs (certifi's, as requests used); tests use it for their own receiver."""
+        guard = _AddressGuard(allow_private, resolver or SocketResolver().addresses)
         self._user_agent = user_agent
-        self._ca_bundle = ca_bundle
-        self._sessions: OrderedDict[tuple[str, str], requests.Session] = OrderedDict()
-        self._lock = threading.Lock()
+        # One pool per receiver, the least recently used closed beyond _MAX_HOSTS. No proxy and no .netrc is read:
+        # either would connect or add credentials past the guard.
+        self._pools = urllib3.PoolManager(
+            num_pools=_MAX_HOSTS,
+            maxsize=_CONNECTIONS_PER_HOST,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=ca_bundle or certifi.where(),
+        )
+        # Pool keyword arguments reach each connection's constructor, which is how the guard gets there.
+        self._pools.pool_classes_by_scheme = {
+            "http": partial(_GuardedHTTPPool, guard=guard),
+            "https": partial(_GuardedHTTPSPool, guard=guard),
+        }
+        self._watchdog = _Watchdog()
 
     def send(self, url: str, body: bytes, headers: Mapping[str, str], *, timeout: float = 30.0) -> WebhookResult:
         """POST `body` once, without following redirects; never raises for what the network or receiver does."""
@@ -66,57 +82,33 @@ class WebhookSender:
         except ValueError:
             return _result(started, error="invalid URL")
         host = parts.hostname or ""
-        with _Deadline(timeout) as deadline:
+        with _Deadline(timeout, self._watchdog) as deadline:
             try:
-                response = self._session(parts.scheme, parts.netloc).post(
-                    url, data=body, headers=dict(headers), timeout=timeout, allow_redirects=False, stream=True
+                response = self._pools.urlopen(
+                    "POST",
+                    url,
+                    body=body,
+                    headers={"User-Agent": self._user_agent, **headers},
+                    timeout=urllib3.Timeout(connect=timeout, read=timeout),
+                    redirect=False,
+                    retries=False,
+                    preload_content=False,
                 )
             except errors.Forbidden:
                 return _result(started, error=f"refused: {host} resolves to a private address")
-            except requests.Timeout:
-                return _result(started, error=f"timed out after {timeout:g} s")
-            except requests.ConnectionError as error:
-                reason = f"timed out after {timeout:g} s" if deadline.expired else _describe(error, host, timeout)
-                return _result(started, error=reason)
-            except requests.RequestException as error:
+            except ValueError as error:
                 # Invalid URLs and the like; the exception's text may quote the request, so only its kind is kept.
                 return _result(started, error=f"request failed ({type(error).__name__})")
+            except (urllib3.exceptions.HTTPError, OSError) as error:
+                reason = f"timed out after {timeout:g} s" if deadline.expired else _describe(error, host, timeout)
+                return _result(started, error=reason)
             _drain(response, deadline=started + timeout)
         retry_after = response.headers.get("Retry-After")
-        return _result(started, status_code=response.status_code, retry_after=retry_after)
+        return _result(started, status_code=response.status, retry_after=retry_after)
 
     def close(self) -> None:
-        with self._lock:
-            sessions, self._sessions = list(self._sessions.values()), OrderedDict()
-        for session in sessions:
-            session.close()
-
-    def _session(self, scheme: str, netloc: str) -> requests.Session:
-        key = (scheme.lower(), netloc.lower())
-        evicted = None
-        with self._lock:
-            session = self._sessions.get(key)
-            if session is None:
-                session = self._new_session()
-                self._sessions[key] = session
-                if len(self._sessions) > _MAX_HOSTS:
-                    _, evicted = self._sessions.popitem(last=False)
-            self._sessions.move_to_end(key)
-        if evicted is not None:
-            evicted.close()
-        return session
-
-    def _new_session(self) -> requests.Session:
-        session = requests.Session()
-        # Environment proxies would connect on our behalf, past the guard, and .netrc could add credentials.
-        session.trust_env = False
-        session.headers["User-Agent"] = self._user_agent
-        if self._ca_bundle is not None:
-            session.verify = self._ca_bundle
-        adapter = _GuardedAdapter(self._guard, pool_connections=1, pool_maxsize=_CONNECTIONS_PER_HOST)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        return session
+        self._pools.clear()
+        self._watchdog.close()
 
 
 class _AddressGuard:
@@ -199,20 +191,21 @@ class _Deadline:
 
     _current = threading.local()
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, watchdog: _Watchdog) -> None:
+        self.at = time.monotonic() + seconds
         self.expired = False
+        self.waiting = True  # in the watchdog's heap, neither expired nor finished; guarded by the watchdog
+        self._watchdog = watchdog
         self._connection: Any = None
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
 
     def __enter__(self) -> _Deadline:
         _Deadline._current.value = self
-        self._timer.start()
+        self._watchdog.watch(self)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._timer.cancel()
+        self._watchdog.cancel(self)
         with self._lock:
             self._connection = None
         _Deadline._current.value = None
@@ -232,7 +225,7 @@ class _Deadline:
                 if deadline._connection is connection:
                     deadline._connection = None
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
         with self._lock:
             sock = getattr(self._connection, "sock", None)
             if sock is None:
@@ -244,32 +237,89 @@ class _Deadline:
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
-class _GuardedAdapter(HTTPAdapter):
-    def __init__(self, guard: _AddressGuard, **kwargs: Any) -> None:
-        self._guard = guard  # before super().__init__, which builds the pool manager
-        super().__init__(**kwargs)
+class _Watchdog:
+    """Expires deadlines on one thread, started with the first request and ended by `close` once none is waiting."""
 
-    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
-        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
-        # Pool keyword arguments reach each connection's constructor, which is how the guard gets there.
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": partial(_GuardedHTTPPool, guard=self._guard),
-            "https": partial(_GuardedHTTPSPool, guard=self._guard),
-        }
+    # Finished requests leave their entries in the heap (removing one is O(n)); once there are this many and they are
+    # most of it, one pass drops them all, so the heap stays about as small as the number of requests in flight.
+    _COMPACT_AT = 64
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._heap: list[tuple[float, int, _Deadline]] = []
+        self._order = itertools.count()  # breaks ties between equal times, which deadlines cannot be compared on
+        self._finished = 0
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def watch(self, deadline: _Deadline) -> None:
+        with self._condition:
+            heapq.heappush(self._heap, (deadline.at, next(self._order), deadline))
+            self._closed = False
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="webhook-deadlines", daemon=True)
+                self._thread.start()
+            elif self._heap[0][2] is deadline:
+                self._condition.notify()  # due before the one the thread sleeps for
+
+    def cancel(self, deadline: _Deadline) -> None:
+        with self._condition:
+            if not deadline.waiting:
+                return
+            deadline.waiting = False
+            self._finished += 1
+            if self._finished >= self._COMPACT_AT and 2 * self._finished > len(self._heap):
+                self._heap = [entry for entry in self._heap if entry[2].waiting]
+                heapq.heapify(self._heap)
+                self._finished = 0
+
+    def close(self) -> None:
+        with self._condition:
+            self._closed = True
+            self._condition.notify()
+
+    def _run(self) -> None:
+        with self._condition:
+            while True:
+                while self._heap and not self._heap[0][2].waiting:
+                    heapq.heappop(self._heap)
+                    self._finished -= 1
+                if not self._heap:
+                    if self._closed:
+                        self._thread = None
+                        return
+                    self._condition.wait()
+                    continue
+                at, _, deadline = self._heap[0]
+                left = at - time.monotonic()
+                if left > 0:
+                    self._condition.wait(left)
+                    continue
+                heapq.heappop(self._heap)
+                deadline.waiting = False
+                self._condition.release()  # shutting a socket down must not hold up requests starting meanwhile
+                try:
+                    deadline.expire()
+                finally:
+                    self._condition.acquire()
 
 
-def _drain(response: requests.Response, *, deadline: float) -> None:
+def _drain(response: urllib3.BaseHTTPResponse, *, deadline: float) -> None:
     """Read a small answer to its end so the connection goes back to the pool; drop the connection otherwise."""
-    received = 0
+    received, complete = 0, False
     try:
-        for piece in response.iter_content(8192):
+        for piece in response.stream(8192, decode_content=False):
             received += len(piece)
             if received > _MAX_RESPONSE_BYTES or time.monotonic() > deadline:
                 break
-    except requests.RequestException:
+        else:
+            complete = True
+    except (urllib3.exceptions.HTTPError, OSError):
         pass  # the status line already answered; a broken body only costs the connection
     finally:
-        response.close()
+        if not complete:
+            response.close()
+        response.release_conn()
 
 
 def _describe(error: BaseException, host: str, timeout: float) -> str:
@@ -277,6 +327,9 @@ def _describe(error: BaseException, host: str, timeout: float) -> str:
     for cause in _causes(error):
         if isinstance(cause, NameResolutionError):
             return f"cannot resolve {host}"
+        # urllib3 counts a refused connection as a connect timeout too; its cause says which it was.
+        if isinstance(cause, urllib3.exceptions.TimeoutError) and not isinstance(cause, NewConnectionError):
+            return f"timed out after {timeout:g} s"
         if isinstance(cause, ConnectionRefusedError):
             return "connection refused"
         if isinstance(cause, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):

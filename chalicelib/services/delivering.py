@@ -22,6 +22,12 @@ ATTEMPTS_KEPT_PER_WATCH = 500
 # Stop this long before the Lambda's end, so the job can record where it stopped and hand over.
 _MARGIN_MS = 35_000
 _READ_BYTES = 3 * 64 * 1024  # a multiple of 3: base64 slices then need no carry between reads
+# Rate-limit tokens are taken this many at a time: one Redis call per block, not per file. Those a job stops before
+# using are not given back, so the app may go a little under its rate, never over it.
+_TOKENS_PER_TAKE = 32
+# Contents sent in one request and no bigger than this are read whole a few files ahead (on real S3 a read is a
+# network round trip); bigger ones are opened and streamed when their turn comes, so memory stays bounded.
+_READ_AHEAD_MAX_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -105,56 +111,77 @@ def _send_all(
     job: _Job, pending: list[Change], *, time_left_ms: Callable[[], int], random: Callable[[], float]
 ) -> Delivered:
     deps, app_id, repository_id = job.deps, job.app.id, job.repository.id
-    for sent, change in enumerate(pending):
-        if time_left_ms() < _MARGIN_MS:
-            deps.delivery_queue.request_delivery(app_id, repository_id)
-            return Delivered("continued", sent)
-        wait = deps.rate_limiter.acquire(f"deliver:{app_id}", deps.settings.delivery_rate_limit_per_minute)
-        if wait is not None:
-            deps.delivery_queue.request_delivery(app_id, repository_id, delay_seconds=wait)
-            return Delivered("paced", sent)
-        result = _send_change(job, change)
-        if result is None:
-            return Delivered("waiting", sent)
-        outcome = retry_schedule.outcome(result.status_code)
-        if outcome == retry_schedule.DELIVERED:
+    tokens = 0
+    read_ahead = [change.sha256.hex() for change in pending if _reads_ahead(job, change)]
+    with deps.contents.read_each(read_ahead) as contents:
+        for sent, change in enumerate(pending):
+            if time_left_ms() < _MARGIN_MS:
+                deps.delivery_queue.request_delivery(app_id, repository_id)
+                return Delivered("continued", sent)
+            if tokens == 0:
+                block = min(_TOKENS_PER_TAKE, len(pending) - sent)
+                tokens, wait = deps.rate_limiter.acquire_many(
+                    f"deliver:{app_id}", deps.settings.delivery_rate_limit_per_minute, up_to=block
+                )
+                if wait is not None:
+                    deps.delivery_queue.request_delivery(app_id, repository_id, delay_seconds=wait)
+                    return Delivered("paced", sent)
+            tokens -= 1
+            answered = _send_change(job, change, contents)
+            if answered is None:
+                return Delivered("waiting", sent)
+            result, attempt = answered
+            outcome = retry_schedule.outcome(result.status_code)
+            if outcome != retry_schedule.DELIVERED:
+                _log(job, attempt)
+                return _after_failure(job, outcome, result, random=random, sent=sent)
             try:
-                with deps.store.transaction() as tx:
-                    tx.deliveries.acknowledge(app_id, repository_id, change, at=job.clock())
+                # Not durable, which spares a disk sync per file (on loopback, half as long as the POST). It still
+                # commits before the next POST, so a job killed at any point re-sends at most the change in flight,
+                # as before. Only a crash of the database itself may undo the acknowledgements of its last fraction
+                # of a second (before its WAL writer or any durable commit flushed them); those files then go out
+                # again under the same X-Docora-Delivery, which at-least-once delivery allows (PROTOCOL 1.5).
+                deps.store.acknowledge(app_id, repository_id, change, attempt)
             except errors.NotFound:
                 return Delivered("gone", sent)  # unwatched or deleted mid-job: nothing more goes out
-            continue
-        return _after_failure(job, outcome, result, random=random, sent=sent)
     with deps.store.transaction() as tx:
         tx.watches.finish_sync(app_id, repository_id, commit=job.commit, at=job.clock())
         tx.deliveries.trim_attempts(app_id, repository_id, keep=ATTEMPTS_KEPT_PER_WATCH)
     return Delivered("synced", len(pending))
 
 
-def _send_change(job: _Job, change: Change) -> WebhookResult | None:
-    """Send one change (every slice of it, in order); the last answer, or None when its content is missing."""
+def _reads_ahead(job: _Job, change: Change) -> bool:
+    settings, size = job.deps.settings, change.size or 0
+    if change.event == "delete" or size > _READ_AHEAD_MAX_BYTES:
+        return False
+    return not chunks.needs_chunks(change.is_binary, size, settings.binary_chunk_threshold_bytes)
+
+
+def _send_change(job: _Job, change: Change, contents: Iterator[bytes]) -> tuple[WebhookResult, Attempt] | None:
+    """Send one change (every slice of it, in order); the last answer, or None when its content is missing.
+
+    `contents` yields the contents of the changes `_reads_ahead` picks, in order.
+    """
     sha = change.sha256.hex()
     delivery_id = webhooks.delivery_id(job.app.id, job.repository.id, change.path, sha, change.event)
     if change.event == "delete":
         body = webhooks.delete_body(job.ref, change.path, sha, job.commit or "", job.clock())
         return _post(job, change, delivery_id, [(delivery_id, body)])
     try:
-        stream = job.deps.contents.open(sha)
+        content = next(contents) if _reads_ahead(job, change) else job.deps.contents.open(sha)
     except errors.NotFound:
         _content_missing(job, change)
         return None
-    with stream:
-        return _post(job, change, delivery_id, _file_bodies(job, change, delivery_id, stream))
+    if isinstance(content, bytes):
+        return _post(job, change, delivery_id, [(delivery_id, _whole_body(job, change, content))])
+    with content:
+        return _post(job, change, delivery_id, _file_bodies(job, change, delivery_id, content))
 
 
 def _file_bodies(job: _Job, change: Change, delivery_id: str, stream: BinaryIO) -> Iterator[tuple[str, bytes]]:
     settings = job.deps.settings
     if not chunks.needs_chunks(change.is_binary, change.size or 0, settings.binary_chunk_threshold_bytes):
-        data = stream.read()
-        if change.is_binary:
-            yield delivery_id, _body(job, change, base64.b64encode(data).decode("ascii"), webhooks.BASE64, None)
-        else:
-            yield delivery_id, _body(job, change, data.decode("utf-8"), None, None)
+        yield delivery_id, _whole_body(job, change, stream.read())
         return
     total = chunks.slice_count(change.size or 0, settings.binary_chunk_size_bytes)
     transfer = chunks.chunk_id(delivery_id)
@@ -162,6 +189,12 @@ def _file_bodies(job: _Job, change: Change, delivery_id: str, stream: BinaryIO) 
     for index, text in enumerate(chunks.base64_slices(pieces, settings.binary_chunk_size_bytes)):
         chunk = chunks.Chunk(transfer, index, total)
         yield chunks.slice_delivery_id(delivery_id, index), _body(job, change, text, webhooks.BASE64, chunk)
+
+
+def _whole_body(job: _Job, change: Change, data: bytes) -> bytes:
+    if change.is_binary:
+        return _body(job, change, base64.b64encode(data).decode("ascii"), webhooks.BASE64, None)
+    return _body(job, change, data.decode("utf-8"), None, None)
 
 
 def _body(job: _Job, change: Change, content: str, encoding: str | None, chunk: chunks.Chunk | None) -> bytes:
@@ -174,8 +207,8 @@ def _body(job: _Job, change: Change, content: str, encoding: str | None, chunk: 
 
 def _post(
     job: _Job, change: Change, delivery_id: str, bodies: Iterator[tuple[str, bytes]] | list[tuple[str, bytes]]
-) -> WebhookResult:
-    """POST each body in turn, stopping at the first that is not acknowledged; log one attempt for the change."""
+) -> tuple[WebhookResult, Attempt]:
+    """POST each body in turn, stopping at the first that is not acknowledged; the last answer, as an attempt too."""
     url = webhooks.event_url(job.app.base_url, change.event)
     result, total_ms = WebhookResult(None, None, "nothing to send", 0), 0
     for request_id, body in bodies:
@@ -187,8 +220,7 @@ def _post(
         total_ms += result.duration_ms
         if retry_schedule.outcome(result.status_code) != retry_schedule.DELIVERED:
             break
-    _log(job, change.path, change.event, delivery_id, result, total_ms)
-    return result
+    return result, _attempt(job, change.path, change.event, delivery_id, result, total_ms)
 
 
 def _after_failure(
@@ -247,7 +279,7 @@ def _notify_sync_failed(job: _Job) -> None:
     )
     url = webhooks.event_url(job.app.base_url, "sync_failed")
     result = deps.webhooks.send(url, body, headers, timeout=deps.settings.sync_failed_timeout_ms / 1000)
-    _log(job, None, "sync_failed", delivery_id, result, result.duration_ms)
+    _log(job, _attempt(job, None, "sync_failed", delivery_id, result, result.duration_ms))
 
 
 def _content_missing(job: _Job, change: Change) -> None:
@@ -262,8 +294,10 @@ def _content_missing(job: _Job, change: Change) -> None:
     deps.scan_queue.request_scan(job.repository.id, job.clock(), refresh=True)
 
 
-def _log(job: _Job, path: str | None, event: str, delivery_id: str, result: WebhookResult, duration_ms: int) -> None:
-    attempt = Attempt(
+def _attempt(
+    job: _Job, path: str | None, event: str, delivery_id: str, result: WebhookResult, duration_ms: int
+) -> Attempt:
+    return Attempt(
         id=None,
         path=path,
         event=event,
@@ -274,6 +308,9 @@ def _log(job: _Job, path: str | None, event: str, delivery_id: str, result: Webh
         duration_ms=duration_ms,
         attempted_at=job.clock(),
     )
+
+
+def _log(job: _Job, attempt: Attempt) -> None:
     try:
         with job.deps.store.transaction() as tx:
             tx.deliveries.log_attempt(job.app.id, job.repository.id, attempt)

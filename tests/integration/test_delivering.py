@@ -277,6 +277,24 @@ def test_a_job_near_the_lambda_timeout_hands_over_the_rest(stack, receiver):
     assert receiver.requests == []
 
 
+def test_an_app_over_its_rate_gets_what_its_bucket_holds_and_the_rest_later(
+    tmp_path, database_url, redis_url, monkeypatch, receiver
+):
+    with scan_stack(tmp_path, database_url, redis_url, monkeypatch, delivery_rate_limit_per_minute=5) as stack:
+        _, repository_id, app_id = watched(stack, receiver, {f"{i:02d}.md": b"x" for i in range(12)})
+
+        first = stack.deliver(app_id, repository_id)
+        second = stack.deliver(app_id, repository_id)
+
+        assert (first.outcome, first.sent) == ("paced", 5)  # tokens are taken in blocks, never more than it holds
+        assert (second.outcome, second.sent) == ("paced", 0)
+        assert len(receiver.requests) == 5
+        assert stack.rows("SELECT count(*) FROM delivered_files") == [(5,)]
+        url = stack.sqs.get_queue_url(QueueName="docora-delivery")["QueueUrl"]
+        queued = stack.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesDelayed"])
+        assert queued["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "2"  # each asks again once refilled
+
+
 def test_sync_failed_is_sent_once_per_opening_before_files(tmp_path, database_url, redis_url, monkeypatch, receiver):
     settings = {"circuit_breaker_threshold": 1}
     with scan_stack(tmp_path, database_url, redis_url, monkeypatch, **settings) as stack:
@@ -310,10 +328,13 @@ def test_the_attempt_log_is_paged_newest_first(stack, receiver):
     assert [a.path for a in first + rest] == ["4.md", "3.md", "2.md", "1.md", "0.md"]
 
 
-def test_acknowledging_for_a_watch_that_is_gone_is_not_found(stack):
-    from chalicelib.domain.deliveries import Change
+@pytest.mark.parametrize("event", ["create", "delete"])
+def test_acknowledging_for_a_watch_that_is_gone_is_not_found_and_logs_nothing(stack, event):
+    from chalicelib.domain.deliveries import Attempt, Change
 
-    change = Change("create", "a", b"0" * 32, None, 1, False)
+    change = Change(event, "a", b"0" * 32, None, 1, False)
+    attempt = Attempt(None, "a", event, "d" * 64, 1, 200, None, 5, T0)
 
-    with pytest.raises(errors.NotFound), stack.deps.store.transaction() as tx:
-        tx.deliveries.acknowledge("app_" + "0" * 24, "repo_" + "0" * 24, change, at=T0)
+    with pytest.raises(errors.NotFound):
+        stack.deps.store.acknowledge("app_" + "0" * 24, "repo_" + "0" * 24, change, attempt)
+    assert stack.rows("SELECT count(*) FROM delivery_attempts") == [(0,)]

@@ -98,6 +98,19 @@ def test_missing_content_is_not_found(contents):
         contents.open(digest(b"never stored"))
 
 
+def test_contents_are_read_ahead_in_order_up_to_the_first_missing_one(contents):
+    stored = [f"file {index}".encode() for index in range(9)]
+    contents.put_many((digest(content), content) for content in stored)
+    wanted = [digest(content) for content in stored] + [digest(b"never stored"), digest(stored[0])]
+
+    with contents.read_each(wanted) as read:
+        got = [next(read) for _ in stored]
+        with pytest.raises(errors.NotFound):
+            next(read)
+
+    assert got == stored
+
+
 def test_many_contents_stream_through_a_bounded_pool():
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")

@@ -40,6 +40,16 @@ def test_buckets_are_per_key(limiter):
     assert limiter.acquire("app:b", per_minute=1) is None
 
 
+def test_a_block_takes_what_the_bucket_holds_and_no_more(limiter):
+    first = limiter.acquire_many("app:block", per_minute=5, up_to=3)
+    second = limiter.acquire_many("app:block", per_minute=5, up_to=3)
+    third = limiter.acquire_many("app:block", per_minute=5, up_to=3)
+
+    assert (first, second) == ((3, None), (2, None))
+    assert third[0] == 0 and third[1] >= 1
+    assert limiter.acquire("app:block", per_minute=5) is not None
+
+
 def test_a_redis_bucket_refills_at_its_rate(redis_rate_limiter):
     # 120 a minute is one token every 0.5 s.
     for _ in range(120):

@@ -45,7 +45,7 @@ STEPS = [
     pytest.param(crash(PostgresWatches, "needing_delivery"), 0, 0, id="after the snapshot commit, before the fan-out"),
     pytest.param(crash(SqsDeliveryQueue, "request_delivery", call=2), 0, 0, id="mid fan-out"),
     pytest.param(crash(RedisLocks, "asked_again_since"), 0, 0, id="after the fan-out, before the message is deleted"),
-    pytest.param(crash(RedisRateLimiter, "acquire"), 0, 0, id="after the sync started, before the first POST"),
+    pytest.param(crash(RedisRateLimiter, "acquire_many"), 0, 0, id="after the sync started, before the first POST"),
     pytest.param(crash(PostgresDeliveries, "acknowledge"), 0, 1, id="after a delete's POST, before its ledger write"),
     pytest.param(crash(PostgresDeliveries, "acknowledge", call=3), 0, 1, id="after a POST, before its ledger write"),
     pytest.param(crash(WebhookSender, "send", call=5, after=True), 0, 1, id="mid-chunk"),
