@@ -1,15 +1,18 @@
 """Delivery throughput: 5,000 small text files to one receiver on loopback, against a bare requests loop, in one run.
 
 Baseline: one `requests.Session` POSTing the same bodies, built and signed beforehand, to the same receiver, one
-after another. Docora: `delivering.deliver_watch` over the real stack (Postgres, Redis, moto S3 and SQS in-process)
-sending the snapshot of a watch whose ledger is empty. It reads each content from S3, builds and signs the payload,
-takes a rate-limit token from Redis, POSTs, and writes the ledger row and the attempt log in Postgres.
-DELIVERY_RATE_LIMIT_PER_MINUTE is set to 10^9 so the limiter never paces the run (the default, 6,000/min, would).
+after another. Docora: `delivering.deliver_watch` over the real stack (Postgres, Redis; S3 and SQS in processes of
+their own, see below) sending the snapshot of a watch whose ledger is empty. It reads the contents from S3 a few
+files ahead on a small thread pool, takes rate-limit tokens from Redis in blocks, builds and signs each payload,
+POSTs it (with urllib3), and logs the attempt and writes the ledger row in one Postgres round trip before the next
+POST. DELIVERY_RATE_LIMIT_PER_MINUTE is set to 10^9 so the limiter never paces the run (the default would).
 
-Docora runs twice: with its contents in moto S3, and with them in memory, which shows what moto's in-process S3
-costs (about 4 ms of CPU per GET here; real S3 costs a network round trip instead). Then 50 binary files of 5 MB
-each go out chunked (default threshold 1 MiB, slices of 524,288 base64 characters): throughput and the peak RSS
-of the delivering process (a child process; its peak is reset with /proc/self/clear_refs after seeding S3).
+S3 is bench/bare_s3.py, a loopback server whose side of a GetObject costs next to nothing (moto's server spends
+about 4 ms of CPU per GET, which would bound the run at moto's speed); SQS is moto's server. Docora runs twice:
+with its contents in that S3, and with them in memory, which shows what reading each content from S3 costs it
+(botocore's own work per GET, in Docora's process). Then 50 binary files of 5 MB each go out chunked (default
+threshold 1 MiB, slices of 524,288 base64 characters): throughput and the peak RSS of the delivering process (a
+child process; its peak is reset with /proc/self/clear_refs before each run).
 
 The receiver is a minimal asyncio HTTP/1.1 server in its own process (keep-alive, reads each body, answers 200
 with no body) and serves both sides. Needs Postgres and Redis: BENCH_DATABASE_URL (an admin URL; a scratch database
@@ -20,7 +23,6 @@ is created and dropped) and BENCH_REDIS_URL, defaulting to the local services. R
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import cProfile
 import ctypes
@@ -46,6 +48,9 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import loopback
+from bench.bare_s3 import bare_s3
+from bench.moto_server import AWS_ENV, moto_server
 from chalicelib import __version__, migrate
 from chalicelib.adapters.aes_cipher import AesGcmCipher
 from chalicelib.domain import tokens, webhooks
@@ -75,6 +80,11 @@ def main() -> None:
     parser.add_argument("--profile", help="write a cProfile of Docora's text delivery (contents in S3) here")
     args = parser.parse_args()
     spawn = multiprocessing.get_context("spawn")
+    with moto_server(spawn) as sqs_url, bare_s3(spawn, fill=_bucket) as s3_url:
+        _bench(spawn, {**AWS_ENV, "AWS_ENDPOINT_URL": sqs_url, "AWS_ENDPOINT_URL_S3": s3_url}, args.profile)
+
+
+def _bench(spawn: Any, aws_env: dict[str, str], profile: str | None) -> None:
     receiver_end, here = spawn.Pipe()
     receiver = spawn.Process(target=_receive, args=(receiver_end,), daemon=True)
     receiver.start()
@@ -85,19 +95,22 @@ def main() -> None:
         url = psycopg.conninfo.make_conninfo(ADMIN_URL, dbname=database)
         migrate.migrate(url)
         seeded = _seed(url, receiver_url)
-        results = _run(spawn, url, receiver_url, seeded, args.profile)
+        results = _run(spawn, url, receiver_url, seeded, profile, aws_env)
     finally:
         _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
         receiver.terminate()
     _print(results)
 
 
-def _run(spawn: Any, url: str, receiver_url: str, seeded: Seeded, profile: str | None) -> dict[str, Any]:
+def _run(
+    spawn: Any, url: str, receiver_url: str, seeded: Seeded, profile: str | None, aws_env: dict[str, str]
+) -> dict[str, Any]:
     prepared = _baseline_requests(receiver_url, seeded)
     results: dict[str, Any] = {"baseline": [_baseline(prepared, receiver_url)]}
     for source in ("s3", "memory"):
         _forget_ledger(url, seeded)
-        results[source] = _in_child(spawn, url, receiver_url, seeded, source, profile if source == "s3" else None)
+        where = (url, receiver_url, aws_env)
+        results[source] = _in_child(spawn, where, seeded, source, profile if source == "s3" else None)
         results["baseline"].append(_baseline(prepared, receiver_url))
     return results
 
@@ -108,7 +121,7 @@ def _print(results: dict[str, Any]) -> None:
     print(f"{TEXT_FILES:,} small text files to one receiver on loopback (rate limit set to 10^9/min, so no pacing)")
     print(f"  baseline, bare requests.Session loop:   {baseline:8,.0f} files/s   {1000 / baseline:5.2f} ms/file   "
           f"(best of {len(results['baseline'])}: {rates})")  # fmt: skip
-    for source, label in (("s3", "Docora, contents in moto S3:   "), ("memory", "Docora, contents in memory:    ")):
+    for source, label in (("s3", "Docora, contents in S3:        "), ("memory", "Docora, contents in memory:    ")):
         run = results[source]
         rate = TEXT_FILES / run["text_seconds"]
         verdict = "meets" if rate / baseline >= GOAL else "misses"
@@ -118,7 +131,7 @@ def _print(results: dict[str, Any]) -> None:
     run = results["s3"]
     megabytes = BINARY_FILES * BINARY_BYTES / 1e6
     print(f"{BINARY_FILES} binary files of {BINARY_BYTES / 1e6:g} MB, chunked (default threshold and slice size)")
-    print(f"  Docora, contents in moto S3:   {megabytes / run['binary_seconds']:8.1f} MB/s of file content "
+    print(f"  Docora, contents in S3:        {megabytes / run['binary_seconds']:8.1f} MB/s of file content "
           f"({megabytes:.0f} MB in {run['binary_seconds']:.1f} s, {run['received_binary']:,} slices)   "
           f"[{run['binary_outcome']}]")  # fmt: skip
     print(f"  peak RSS of the delivering process: {run['binary_peak_mb']:.0f} MB during the binary files "
@@ -149,9 +162,11 @@ def _baseline(prepared: list[tuple[str, bytes, dict[str, str]]], receiver_url: s
         return len(prepared) / (time.perf_counter() - started)
 
 
-def _in_child(spawn: Any, url: str, receiver_url: str, seeded: Seeded, source: str, profile: str | None) -> Any:
+def _in_child(
+    spawn: Any, where: tuple[str, str, dict[str, str]], seeded: Seeded, source: str, profile: str | None
+) -> Any:
     parent, child = spawn.Pipe()
-    process = spawn.Process(target=_deliver_in_child, args=(child, url, receiver_url, seeded, source, profile))
+    process = spawn.Process(target=_deliver_in_child, args=(child, where, seeded, source, profile))
     process.start()
     result = parent.recv()
     process.join()
@@ -160,11 +175,11 @@ def _in_child(spawn: Any, url: str, receiver_url: str, seeded: Seeded, source: s
     return result
 
 
-def _deliver_in_child(pipe: Any, url: str, receiver_url: str, seeded: Seeded, source: str, profile: str | None) -> None:
-    # moto keeps objects up to this size in memory; the 5 MB binaries go to temporary files so the peak RSS is
-    # Docora's, not the fake bucket's.
-    os.environ["MOTO_S3_DEFAULT_KEY_BUFFER_SIZE"] = str(1 << 20)
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+def _deliver_in_child(
+    pipe: Any, where: tuple[str, str, dict[str, str]], seeded: Seeded, source: str, profile: str | None
+) -> None:
+    url, receiver_url, aws_env = where
+    os.environ.update(aws_env)
     import traceback
 
     try:
@@ -176,8 +191,6 @@ def _deliver_in_child(pipe: Any, url: str, receiver_url: str, seeded: Seeded, so
 
 def _deliver(url: str, receiver_url: str, seeded: Seeded, source: str, profile: str | None) -> dict[str, Any]:
     import boto3
-    from moto import mock_aws
-    from moto.core.models import responses_mock
 
     from chalicelib import wiring
     from chalicelib.config import Settings
@@ -190,57 +203,46 @@ def _deliver(url: str, receiver_url: str, seeded: Seeded, source: str, profile: 
         allow_private_webhook_targets=True,  # the receiver is on loopback
         delivery_rate_limit_per_minute=10**9,
     )
-    with mock_aws():
-        # mock_aws also routes every `requests` call in the process through `responses`, which matches each
-        # webhook POST against ~180 AWS URL patterns (about 1 ms here). Lambda has no moto: boto3 stays mocked
-        # (botocore's own hook), plain HTTP goes out as it would in production.
-        responses_mock.stop()
-        sqs, s3 = boto3.client("sqs"), boto3.client("s3")
-        for queue in (settings.scan_queue_name, settings.delivery_queue_name):
-            sqs.create_queue(QueueName=queue)
-        s3.create_bucket(Bucket=BUCKET)
-        deps = wiring.build(settings)
-        if source == "memory":
-            deps = dataclasses.replace(deps, contents=_MemoryContents(dict(_stored(_text_files()))))
-        else:
-            _fill_bucket(_text_files())
+    sqs = boto3.client("sqs")
+    for queue in (settings.scan_queue_name, settings.delivery_queue_name):
+        sqs.create_queue(QueueName=queue)
+    deps = wiring.build(settings)
+    if source == "memory":
+        deps = dataclasses.replace(deps, contents=_MemoryContents(dict(_stored(_text_files()))))
 
-        def deliver(repository_id: str) -> tuple[str, float, float, float]:
-            _settle_memory()
-            before = _rss_mb("VmRSS")
-            profiler = cProfile.Profile() if profile and repository_id == seeded.text_repository else None
-            started = time.perf_counter()
-            if profiler:
-                profiler.enable()
-            result = delivering.deliver_watch(
-                seeded.app_id,
-                repository_id,
-                clock=lambda: datetime.now(UTC),
-                time_left_ms=lambda: 900_000,
-                random=lambda: 0.5,
-                deps=deps,
-            )
-            seconds = time.perf_counter() - started
-            if profiler:
-                profiler.disable()
-                profiler.dump_stats(profile)
-            return f"{result.outcome}, {result.sent:,} sent", seconds, before, _rss_mb("VmHWM")
+    def deliver(repository_id: str) -> tuple[str, float, float, float]:
+        _settle_memory()
+        before = _rss_mb("VmRSS")
+        profiler = cProfile.Profile() if profile and repository_id == seeded.text_repository else None
+        started = time.perf_counter()
+        if profiler:
+            profiler.enable()
+        result = delivering.deliver_watch(
+            seeded.app_id,
+            repository_id,
+            clock=lambda: datetime.now(UTC),
+            time_left_ms=lambda: 900_000,
+            random=lambda: 0.5,
+            deps=deps,
+        )
+        seconds = time.perf_counter() - started
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(profile)
+        return f"{result.outcome}, {result.sent:,} sent", seconds, before, _rss_mb("VmHWM")
 
-        result: dict[str, Any] = {}
+    result: dict[str, Any] = {}
+    counted = _receiver_stats(receiver_url)["requests"]
+    outcome = deliver(seeded.text_repository)
+    result["text_outcome"], result["text_seconds"], result["text_base_mb"], result["text_peak_mb"] = outcome
+    result["received_text"] = _receiver_stats(receiver_url)["requests"] - counted
+    if source == "s3":
         counted = _receiver_stats(receiver_url)["requests"]
-        outcome = deliver(seeded.text_repository)
-        result["text_outcome"], result["text_seconds"], result["text_base_mb"], result["text_peak_mb"] = outcome
-        result["received_text"] = _receiver_stats(receiver_url)["requests"] - counted
-        if source == "s3":
-            _fill_bucket(_binary_files())
-            counted = _receiver_stats(receiver_url)["requests"]
-            outcome = deliver(seeded.binary_repository)
-            result["binary_outcome"], result["binary_seconds"], result["binary_base_mb"], result["binary_peak_mb"] = (
-                outcome
-            )
-            result["received_binary"] = _receiver_stats(receiver_url)["requests"] - counted
-        deps.store.close()
-        return result
+        outcome = deliver(seeded.binary_repository)
+        result["binary_outcome"], result["binary_seconds"], result["binary_base_mb"], result["binary_peak_mb"] = outcome
+        result["received_binary"] = _receiver_stats(receiver_url)["requests"] - counted
+    deps.store.close()
+    return result
 
 
 class _MemoryContents:
@@ -251,6 +253,10 @@ class _MemoryContents:
         import io
 
         return io.BytesIO(self._objects[sha256])
+
+    @contextlib.contextmanager
+    def read_each(self, sha256s: Any) -> Any:
+        yield (self._objects[sha256] for sha256 in sha256s)
 
     def put_many(self, blobs: Any) -> int:
         raise NotImplementedError
@@ -331,14 +337,9 @@ def _binary_files() -> list[tuple[str, bytes]]:
     return [(f"assets/blob-{index:02d}.bin", rng.randbytes(BINARY_BYTES)) for index in range(BINARY_FILES)]
 
 
-def _fill_bucket(files: list[tuple[str, bytes]]) -> None:
-    """Straight into moto's backend: through boto3, 5,000 PUTs would add half a minute of setup to the run."""
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.s3.models import s3_backends
-
-    bucket = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
-    for sha, content in _stored(files):
-        bucket.put_object(BUCKET, "sha256/" + sha, content)
+def _bucket() -> dict[tuple[str, str], bytes]:
+    """Every content of both repositories, by (bucket, key), for the bare S3's process."""
+    return {(BUCKET, "sha256/" + sha): content for sha, content in _stored([*_text_files(), *_binary_files()])}
 
 
 def _stored(files: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
@@ -349,34 +350,18 @@ def _receive(pipe: Any) -> None:
     """Answer every POST with 200 and no body; GET /stats gives what was received so far."""
     stats = {"requests": 0, "bytes": 0}
 
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                match = re.search(rb"(?im)^content-length:\s*(\d+)", head)
-                length = int(match.group(1)) if match else 0
-                if length:
-                    await reader.readexactly(length)
-                if head.startswith(b"GET /stats"):
-                    body = json.dumps(stats).encode()
-                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-                                 % (len(body), body))  # fmt: skip
-                else:
-                    stats["requests"] += 1
-                    stats["bytes"] += length
-                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+    def respond(head: bytes, body: bytes) -> bytes:
+        if head.startswith(b"GET /stats"):
+            answer = json.dumps(stats).encode()
+            return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
+                len(answer),
+                answer,
+            )
+        stats["requests"] += 1
+        stats["bytes"] += len(body)
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
 
-    async def serve() -> None:
-        server = await asyncio.start_server(answer, "127.0.0.1", 0, limit=1 << 20)
-        pipe.send(server.sockets[0].getsockname()[1])
-        await server.serve_forever()
-
-    asyncio.run(serve())
+    loopback.serve(pipe, respond)
 
 
 def _receiver_stats(receiver_url: str) -> dict[str, int]:
@@ -385,7 +370,7 @@ def _receiver_stats(receiver_url: str) -> dict[str, int]:
 
 
 def _settle_memory() -> None:
-    """Give freed memory back to the OS (seeding the fake bucket leaves a lot), then restart the peak from here."""
+    """Give freed memory back to the OS (building contents leaves a lot), then restart the peak from here."""
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)

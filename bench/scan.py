@@ -33,7 +33,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,7 +40,6 @@ import tempfile
 import threading
 import time
 import traceback
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -54,6 +52,7 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.moto_server import AWS_ENV, moto_server
 from chalicelib import migrate
 from chalicelib.adapters.aes_cipher import AesGcmCipher
 from chalicelib.adapters.postgres_apps import PostgresApps
@@ -73,7 +72,6 @@ CHANGED = ("d000/f00.txt", "d220/f23.txt", "d439/f45.txt")
 GIT_ROUNDS = 3
 LAMBDA_MB = 512
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-_AWS_ENV = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
 _GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_TERMINAL_PROMPT": "0"}
 
 
@@ -98,9 +96,9 @@ def main() -> None:
     try:
         database_url = psycopg.conninfo.make_conninfo(ADMIN_URL, dbname=database)
         migrate.migrate(database_url)
-        with GitServer(root / "git") as server, _MotoServer() as aws_endpoint_url:
+        spawn = multiprocessing.get_context("spawn")
+        with GitServer(root / "git") as server, moto_server(spawn) as aws_endpoint_url:
             url = _make_repository(server)
-            spawn = multiprocessing.get_context("spawn")
             bench = Bench(root, server, url, database_url, spawn, args.profile, aws_endpoint_url)
             if args.profile:
                 args.profile.mkdir(parents=True, exist_ok=True)
@@ -371,7 +369,7 @@ def _serve(pipe: Any, config: dict[str, Any]) -> None:
 
 
 def _serve_commands(pipe: Any, config: dict[str, Any]) -> None:
-    os.environ.update(_AWS_ENV, AWS_ENDPOINT_URL=config["aws_endpoint_url"])
+    os.environ.update(AWS_ENV, AWS_ENDPOINT_URL=config["aws_endpoint_url"])
     import boto3
 
     from chalicelib import wiring
@@ -400,36 +398,6 @@ def _serve_commands(pipe: Any, config: dict[str, Any]) -> None:
             pipe.send(None)
     deps.git.close()  # type: ignore[attr-defined]
     deps.store.close()  # type: ignore[attr-defined]
-
-
-class _MotoServer:
-    """S3 and SQS in a process of their own, as the real ones are: moto in the scanning process would hold every
-    uploaded content there, and its garbage collections over that heap would be charged to the scan."""
-
-    def __enter__(self) -> str:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            env={**os.environ, **_AWS_ENV},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
-                return url
-            except OSError:
-                if time.monotonic() > deadline or self._process.poll() is not None:
-                    raise SystemExit("moto's server did not start") from None
-                time.sleep(0.1)
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._process.terminate()
-        self._process.wait(timeout=30)
 
 
 def _scan(scanning: Any, repository_id: str, at: datetime, profile: str | None, deps: Any, steps: Any) -> Any:
