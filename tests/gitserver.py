@@ -263,8 +263,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.close_connection = True
             return
-        self.end_headers()
-        self.wfile.write(content)
+        # Logged before the answer goes out, so a client that has read it always finds it in the log.
         git_server._log(
             SeenRequest(
                 method=self.command,
@@ -276,6 +275,8 @@ class _Handler(BaseHTTPRequestHandler):
                 seconds=time.monotonic() - started,
             )
         )
+        self.end_headers()
+        self.wfile.write(content)
 
     def _answer(self, git_server: GitServer, body: bytes) -> tuple[int, dict[str, str], bytes]:
         if git_server._failure is not None:

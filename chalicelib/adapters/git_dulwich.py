@@ -3,10 +3,10 @@
 - `head` is one `ls-refs` POST (protocol v2 needs no prior GET), so an unchanged repository costs one request.
 - `fetch_tree` is a single-branch, depth-1, `blob:none` fetch into a bare cache folder that warm containers reuse,
   so a rescan moves a few KB whatever the repository's size.
-- `read_blobs` asks for blobs by id in one request that names no commit we have (with "have" lines the server
-  would treat the blobs as already ours and send an empty pack, §2.3), and reads them straight out of the pack it
-  receives. Adding that pack to the cache would make dulwich index and verify it and then look up each blob through
-  the index, which cost two thirds of an initial scan; the cache keeps trees only.
+- `read_blobs` asks for blobs by id in one protocol-v2 `fetch` request that names no commit we have (with "have"
+  lines the server would treat the blobs as already ours and send an empty pack, §2.3), and reads them straight out
+  of the pack it receives. Adding that pack to the cache would make dulwich index and verify it and then look up
+  each blob through the index, which cost two thirds of an initial scan; the cache keeps trees only.
 
 Everything crossing this module is str, bytes or the dataclasses of domain.snapshots; no dulwich type leaks.
 The token travels only as `Authorization: Basic base64("x-access-token:<token>")`, which GitHub accepts for git
@@ -89,19 +89,8 @@ class DulwichGit:
         """The branch's commit id, or None when the branch (or any commit at all) is missing."""
         ref = _branch_ref(branch)
         body = pkt_line(b"command=ls-refs\n") + b"0001" + pkt_line(b"ref-prefix " + ref + b"\n") + pkt_line(None)
-        headers = {
-            "Content-Type": f"application/x-{_UPLOAD_PACK}-request",
-            "Accept": f"application/x-{_UPLOAD_PACK}-result",
-            "Git-Protocol": "version=2",
-            **_authorization(token),
-        }
         with _translated(token):
-            response = self._pool.request(
-                "POST", f"{remote_name(url).rstrip('/')}/{_UPLOAD_PACK}", body=body, headers=headers
-            )
-            content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-            if response.status != 200 or content_type != headers["Accept"]:
-                raise GitProtocolError(f"ls-refs answered {response.status}")
+            response = self._upload_pack(url, token, body)
             for line in Protocol(io.BytesIO(response.data).read, None).read_pkt_seq():
                 commit_id, _, rest = line.rstrip(b"\n").partition(b" ")
                 if not _OBJECT_ID.fullmatch(commit_id.decode("ascii", "replace")):
@@ -148,16 +137,9 @@ class DulwichGit:
         except CACHE_DAMAGE as error:
             self._caches.discard(cache_dir)
             raise errors.Unavailable(_UNREADABLE) from error
-        client, path = self._client(url, token)
         with tempfile.TemporaryFile(dir=cache_dir) as pack_file:
             with _translated(token):
-                client.fetch_pack(
-                    path,
-                    lambda refs, depth=None: sorted(wanted),
-                    _no_history(),
-                    pack_data=pack_file.write,
-                    ref_prefix=[b"HEAD"],  # ls-refs is part of every fetch; ask for as little as possible
-                )
+                self._fetch_objects(url, token, sorted(wanted), pack_file)
             pack_file.flush()
             try:
                 for object_id, content in _blobs_in_pack(pack_file):
@@ -219,6 +201,56 @@ class DulwichGit:
             entries, removed = changes
             return FetchedTree(commit_id.decode("ascii"), entries, docoraignore, since=since, removed=removed)
         return FetchedTree(commit_id.decode("ascii"), list(_regular_files(repo, commit.tree)), docoraignore)
+
+    def _fetch_objects(self, url: str, token: str | None, object_ids: list[bytes], pack_file: IO[bytes]) -> None:
+        """One protocol-v2 `fetch` of these objects by id, naming no history; the pack is written to `pack_file`.
+
+        By hand, like `head`: dulwich's fetch_pack first asks for the server's capabilities and lists refs, two
+        round trips a fetch by id never uses.
+        """
+        body = b"".join(
+            [
+                pkt_line(b"command=fetch\n"),
+                b"0001",
+                pkt_line(b"ofs-delta\n"),
+                pkt_line(b"no-progress\n"),
+                *(pkt_line(b"want " + object_id + b"\n") for object_id in object_ids),
+                pkt_line(b"done\n"),
+                pkt_line(None),
+            ]
+        )
+        response = self._upload_pack(url, token, body, preload_content=False)
+        try:
+            answer = Protocol(response.read, None)
+            # With "done" and no "have", the pack follows at once, after sections that only concern history.
+            while (line := answer.read_pkt_line()) != b"packfile\n":
+                if line is not None and line.startswith(b"ERR "):
+                    raise GitProtocolError("the git server refused the fetch")
+            for packet in answer.read_pkt_seq():
+                if packet[:1] == b"\x01":
+                    pack_file.write(packet[1:])
+                elif packet[:1] == b"\x03":
+                    raise GitProtocolError("the git server failed the fetch")
+        finally:
+            response.release_conn()
+
+    def _upload_pack(
+        self, url: str, token: str | None, body: bytes, *, preload_content: bool = True
+    ) -> urllib3.BaseHTTPResponse:
+        """POST one protocol-v2 command; the answer, checked to be one."""
+        headers = {
+            "Content-Type": f"application/x-{_UPLOAD_PACK}-request",
+            "Accept": f"application/x-{_UPLOAD_PACK}-result",
+            "Git-Protocol": "version=2",
+            **_authorization(token),
+        }
+        endpoint = f"{remote_name(url).rstrip('/')}/{_UPLOAD_PACK}"
+        response = self._pool.request("POST", endpoint, body=body, headers=headers, preload_content=preload_content)
+        content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        if response.status != 200 or content_type != headers["Accept"]:
+            response.release_conn()
+            raise GitProtocolError(f"git-upload-pack answered {response.status}")
+        return response
 
     def _fetch_by_id(self, repo: Repo, url: str, token: str | None, wants: list[bytes]) -> None:
         client, path = self._client(url, token)

@@ -210,7 +210,7 @@ def test_blobs_fetched_by_id_in_one_request_read_back_exactly(server, git, repo,
 
     read = list(git.read_blobs(repo.url, None, cache_dir, wanted))
 
-    assert [seen.method for seen in server.requests] == ["GET", "POST", "POST"]
+    assert [(seen.method, seen.path) for seen in server.requests] == [("POST", "/hello.git/git-upload-pack")]
     contents = {**FILES, "large.bin": large, "empty.txt": b""}
     assert sorted(read) == sorted((blob_id, contents[name]) for blob_id, name in wanted.items())
     assert sorted(Path(cache_dir).rglob("*")) == cached_files  # the pack was read from a file that is gone
