@@ -1,17 +1,19 @@
-"""Git over smart HTTP with dulwich, the cheapest way PERFORMANCE.md found: probe the head, fetch trees, then blobs.
+"""Git over smart HTTP (protocol v2) with dulwich's object store, the cheapest way PERFORMANCE.md found.
 
 - `head` is one `ls-refs` POST (protocol v2 needs no prior GET), so an unchanged repository costs one request.
-- `fetch_tree` is a single-branch, depth-1, `blob:none` fetch into a bare cache folder that warm containers reuse,
-  so a rescan moves a few KB whatever the repository's size.
-- `read_blobs` asks for blobs by id in one protocol-v2 `fetch` request that names no commit we have (with "have"
-  lines the server would treat the blobs as already ours and send an empty pack, §2.3), and reads them straight out
-  of the pack it receives. Adding that pack to the cache would make dulwich index and verify it and then look up
-  each blob through the index, which cost two thirds of an initial scan; the cache keeps trees only.
+- `fetch_tree` is `ls-refs` then one single-branch, depth-1, `blob:none` `fetch` into a bare cache folder that
+  warm containers reuse, naming what the cache holds, so a rescan moves a few KB whatever the repository's size.
+- `read_blobs` asks for blobs by id in one `fetch` that names no commit we have (with "have" lines the server would
+  treat the blobs as already ours and send an empty pack, §2.3), and reads them straight out of the pack it
+  receives. Adding that pack to the cache would make dulwich index and verify it and then look up each blob
+  through the index, which cost two thirds of an initial scan; the cache keeps trees only.
 
-Everything crossing this module is str, bytes or the dataclasses of domain.snapshots; no dulwich type leaks.
-The token travels only as `Authorization: Basic base64("x-access-token:<token>")`, which GitHub accepts for git
-over HTTPS, scoped by dulwich to the remote's origin; it is never put in a URL, a git config or any file in the
-cache.
+The two commands are written here rather than left to dulwich's client, which asks for the server's capabilities
+and lists refs before every fetch: two round trips that fetches of objects whose ids we know never use. dulwich
+still stores, reads and compares what arrives. Everything crossing this module is str, bytes or the dataclasses of
+domain.snapshots; no dulwich type leaks. The token travels only as `Authorization: Basic
+base64("x-access-token:<token>")`, which GitHub accepts for git over HTTPS; it is never put in a URL, a git config
+or any file in the cache.
 """
 
 from __future__ import annotations
@@ -22,16 +24,14 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import IO, Any
-from urllib.parse import urlsplit
+from typing import IO
 
 import urllib3
-from dulwich.client import Urllib3HttpGitClient, default_user_agent_string
+from dulwich.client import default_user_agent_string
 from dulwich.diff_tree import tree_changes
 from dulwich.errors import GitProtocolError, NotTreeError
 from dulwich.ignore import IgnoreFilter, read_ignore_patterns
 from dulwich.object_format import DEFAULT_OBJECT_FORMAT
-from dulwich.object_store import ObjectStoreGraphWalker
 from dulwich.objects import Blob, Commit, Tree, sha_to_hex
 from dulwich.objects import TreeEntry as DulwichTreeEntry
 from dulwich.pack import (
@@ -61,8 +61,6 @@ _OBJECT_ID = re.compile(r"[0-9a-f]{40}")
 # Anything else could split the header, and http.client would echo the token in its error message.
 _HEADER_SAFE_TOKEN = re.compile(r"[\x21-\x7e]+")
 _UPLOAD_PACK = "git-upload-pack"
-_ADVERTISE = f"/info/refs?service={_UPLOAD_PACK}"
-_ADVERTISEMENT = f"application/x-{_UPLOAD_PACK}-advertisement"
 # A pack that is cut, garbled or foreign trips one of the cache's damage checks, or leaves deltas without a base.
 _PACK_DAMAGE = (*CACHE_DAMAGE, UnresolvedDeltas)
 
@@ -79,7 +77,7 @@ class DulwichGit:
             retries=retries,
             headers={"User-Agent": default_user_agent_string()},  # GitHub wants git clients to say "git/"
         )
-        self._pool = _RefusalRaisingPool(pool)
+        self._pool = pool
         self._caches = CacheFolders(min_free_bytes)
 
     def close(self) -> None:
@@ -139,7 +137,7 @@ class DulwichGit:
             raise errors.Unavailable(_UNREADABLE) from error
         with tempfile.TemporaryFile(dir=cache_dir) as pack_file:
             with _translated(token):
-                self._fetch_objects(url, token, sorted(wanted), pack_file)
+                self._fetch(url, token, sorted(wanted), pack_file, [])
             pack_file.flush()
             try:
                 for object_id, content in _blobs_in_pack(pack_file):
@@ -165,36 +163,26 @@ class DulwichGit:
         return is_ignored
 
     def _fetch_tree(self, url: str, branch: str, token: str | None, cache_dir: str, since: str | None) -> FetchedTree:
-        ref = _branch_ref(branch)
         repo = self._caches.claim(cache_dir, url)
-        client, path = self._client(url, token)
-
-        def wants(refs: dict[bytes, bytes], depth: int | None = None) -> list[bytes]:
-            # An unchanged tip is already here: listing the refs is all the fetch needs to do.
-            tip = refs.get(ref)
-            return [tip] if tip is not None and tip not in repo.object_store else []
-
-        with _translated(token):
-            result = client.fetch(
-                path,
-                repo,
-                determine_wants=wants,
-                depth=1,
-                ref_prefix=[ref],
-                filter_spec=b"blob:none",
-            )
-        commit_id = result.refs.get(ref)
-        if commit_id is None:
+        tip = self.head(url, branch, token)
+        if tip is None:
             raise errors.NotFound(f"branch {branch} not found")
+        commit_id = tip.encode("ascii")
+        if commit_id not in repo.object_store:  # an unchanged tip is already here
+            # Depth 1 and trees only; what the cache holds is named, so only new trees come (PERFORMANCE.md §2.2).
+            history = [b"deepen 1", b"filter blob:none"]
+            history += [b"shallow " + shallow for shallow in sorted(repo.get_shallow())]
+            history += [b"have " + have for have in sorted(set(repo.refs.as_dict().values())) if have in repo]
+            self._fetch_into(repo, url, token, [commit_id], history)
         commit = repo[commit_id]
         if not isinstance(commit, Commit):
             raise errors.NotFound(f"branch {branch} not found")
-        repo.refs[ref] = commit_id
+        repo.refs[_branch_ref(branch)] = commit_id
         docoraignore = None
         mode, ignore_id = _root_entry(repo, commit.tree, DOCORAIGNORE)
         if ignore_id is not None and stat.S_ISREG(mode):
             if ignore_id not in repo.object_store:
-                self._fetch_by_id(repo, url, token, [ignore_id])
+                self._fetch_into(repo, url, token, [ignore_id])
             docoraignore = repo[ignore_id].as_raw_string()
         changes = _changed_files(repo, _object_id(since), commit.tree) if since is not None else None
         if changes is not None:
@@ -202,30 +190,53 @@ class DulwichGit:
             return FetchedTree(commit_id.decode("ascii"), entries, docoraignore, since=since, removed=removed)
         return FetchedTree(commit_id.decode("ascii"), list(_regular_files(repo, commit.tree)), docoraignore)
 
-    def _fetch_objects(self, url: str, token: str | None, object_ids: list[bytes], pack_file: IO[bytes]) -> None:
-        """One protocol-v2 `fetch` of these objects by id, naming no history; the pack is written to `pack_file`.
+    def _fetch_into(
+        self, repo: Repo, url: str, token: str | None, object_ids: list[bytes], history: list[bytes] | None = None
+    ) -> None:
+        """Fetch into the cache: the pack completed, indexed and added, and the server's shallow commits recorded.
 
-        By hand, like `head`: dulwich's fetch_pack first asks for the server's capabilities and lists refs, two
-        round trips a fetch by id never uses.
+        A thin pack, as dulwich's client asks for too: its deltas may build on objects the cache holds, which is
+        what keeps a rescan to the few KB that changed (without it, git sent every tree again).
         """
+        with tempfile.TemporaryFile(dir=repo.path) as pack_file:
+            with _translated(token):
+                shallow, unshallow = self._fetch(url, token, object_ids, pack_file, [b"thin-pack", *(history or [])])
+            if pack_file.tell():
+                pack_file.seek(0)
+                repo.object_store.add_thin_pack(pack_file.read, None)
+        repo.update_shallow(shallow, unshallow)
+
+    def _fetch(
+        self, url: str, token: str | None, object_ids: list[bytes], pack_file: IO[bytes], history: list[bytes]
+    ) -> tuple[set[bytes], set[bytes]]:
+        """One protocol-v2 `fetch` of these objects, the pack written to `pack_file`; the server's shallow updates.
+
+        By hand, like `head`: dulwich's client first asks for the server's capabilities and lists refs, two round
+        trips that a fetch of objects we already know the ids of never uses. `history` holds the arguments that
+        shape what is sent (deepen, filter, shallow, have); a fetch of blobs by id names none.
+        """
+        arguments = [b"ofs-delta", b"no-progress", *history, *(b"want " + object_id for object_id in object_ids)]
         body = b"".join(
             [
                 pkt_line(b"command=fetch\n"),
                 b"0001",
-                pkt_line(b"ofs-delta\n"),
-                pkt_line(b"no-progress\n"),
-                *(pkt_line(b"want " + object_id + b"\n") for object_id in object_ids),
+                *(pkt_line(argument + b"\n") for argument in arguments),
                 pkt_line(b"done\n"),
                 pkt_line(None),
             ]
         )
+        shallow: set[bytes] = set()
+        unshallow: set[bytes] = set()
         response = self._upload_pack(url, token, body, preload_content=False)
         try:
             answer = Protocol(response.read, None)
-            # With "done" and no "have", the pack follows at once, after sections that only concern history.
+            # With "done", the pack follows the shallow-info section, if any, without acknowledgments.
             while (line := answer.read_pkt_line()) != b"packfile\n":
-                if line is not None and line.startswith(b"ERR "):
+                word, _, object_id = (line or b"").rstrip(b"\n").partition(b" ")
+                if word == b"ERR":
                     raise GitProtocolError("the git server refused the fetch")
+                if word in (b"shallow", b"unshallow") and _OBJECT_ID.fullmatch(object_id.decode("ascii", "replace")):
+                    (shallow if word == b"shallow" else unshallow).add(object_id)
             for packet in answer.read_pkt_seq():
                 if packet[:1] == b"\x01":
                     pack_file.write(packet[1:])
@@ -233,6 +244,7 @@ class DulwichGit:
                     raise GitProtocolError("the git server failed the fetch")
         finally:
             response.release_conn()
+        return shallow, unshallow
 
     def _upload_pack(
         self, url: str, token: str | None, body: bytes, *, preload_content: bool = True
@@ -246,77 +258,20 @@ class DulwichGit:
         }
         endpoint = f"{remote_name(url).rstrip('/')}/{_UPLOAD_PACK}"
         response = self._pool.request("POST", endpoint, body=body, headers=headers, preload_content=preload_content)
+        if response.status in (401, 403, 404):
+            response.release_conn()
+            raise _Refused(response.status)
         content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         if response.status != 200 or content_type != headers["Accept"]:
             response.release_conn()
             raise GitProtocolError(f"git-upload-pack answered {response.status}")
         return response
 
-    def _fetch_by_id(self, repo: Repo, url: str, token: str | None, wants: list[bytes]) -> None:
-        client, path = self._client(url, token)
-        with _translated(token):
-            client.fetch(
-                path,
-                _WithoutHaves(repo),
-                determine_wants=lambda refs, depth=None: wants,
-                ref_prefix=[b"HEAD"],  # ls-refs is part of every fetch; ask for as little as possible
-            )
-
-    def _client(self, url: str, token: str | None) -> tuple[Urllib3HttpGitClient, str]:
-        parts = urlsplit(remote_name(url))
-        _check_token(token)
-        client = Urllib3HttpGitClient(
-            f"{parts.scheme}://{parts.netloc}/",
-            pool_manager=self._pool,  # type: ignore[arg-type]  # it has the two members dulwich uses
-            username="x-access-token" if token is not None else None,
-            password=token,
-            quiet=True,
-        )
-        return client, parts.path
-
-
-class _WithoutHaves:
-    """The cache repository as `client.fetch` sees it, minus its history, so the request carries no "have" lines."""
-
-    def __init__(self, repo: Repo) -> None:
-        self._repo = repo
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._repo, name)
-
-    def get_graph_walker(self, heads: list[bytes] | None = None) -> ObjectStoreGraphWalker:
-        return _no_history()
-
 
 class _Refused(Exception):
     def __init__(self, status: int) -> None:
         super().__init__(f"git server answered {status}")
         self.status = status
-
-
-class _RefusalRaisingPool:
-    """urllib3's pool manager, raising for 401, 403 and 404 before dulwich sees them.
-
-    dulwich turns a 403 into a GitProtocolError that differs from a 500 only by its message, and a 404 into
-    NotGitRepository, which it also raises for a damaged cache folder; the status is the only sound way to tell.
-    """
-
-    def __init__(self, pool: urllib3.PoolManager) -> None:
-        self._pool = pool
-        self.headers = pool.headers
-
-    def request(self, method: str, url: str, **kwargs: Any) -> urllib3.BaseHTTPResponse:
-        response = self._pool.request(method, url, **kwargs)
-        if response.status in (401, 403, 404):
-            response.close()
-            raise _Refused(response.status)
-        content_type = response.headers.get("Content-Type", "")
-        if url.endswith(_ADVERTISE) and response.status == 200 and not content_type.startswith(_ADVERTISEMENT):
-            # dulwich would fall back to the dumb HTTP protocol, and read a cut or foreign answer (a proxy's
-            # page, a connection reset mid-headers) as a repository without branches: "branch not found".
-            response.close()
-            raise GitProtocolError("the server did not answer as a git smart HTTP server")
-        return response
 
 
 @contextmanager
@@ -331,10 +286,6 @@ def _translated(token: str | None) -> Iterator[None]:
         raise errors.Unprocessable(_TOKEN_REJECTED) from None
     except (GitProtocolError, urllib3.exceptions.HTTPError, OSError) as error:
         raise errors.Unavailable(_NO_ANSWER) from error
-
-
-def _no_history() -> ObjectStoreGraphWalker:
-    return ObjectStoreGraphWalker([], lambda _commit: [])
 
 
 def _blobs_in_pack(pack_file: IO[bytes]) -> Iterator[tuple[bytes, bytes]]:

@@ -196,7 +196,7 @@ def test_an_unchanged_tip_is_not_fetched_again(server, git, repo, cache_dir):
     second = git.fetch_tree(repo.url, "main", None, cache_dir)
 
     assert second == first
-    assert [seen.method for seen in server.requests] == ["GET", "POST"]  # ref discovery only, no pack
+    assert [(seen.method, seen.path) for seen in server.requests] == [("POST", "/hello.git/git-upload-pack")]  # ls-refs
 
 
 def test_blobs_fetched_by_id_in_one_request_read_back_exactly(server, git, repo, cache_dir):
