@@ -68,7 +68,7 @@ _PACK_DAMAGE = (*CACHE_DAMAGE, UnresolvedDeltas)
 class DulwichGit:
     def __init__(self, *, timeout: float = 30.0, min_free_bytes: int = 128 * 2**20) -> None:
         """`timeout` bounds connecting and each wait for data; `min_free_bytes` is when old caches get evicted."""
-        # No retries: a failed scan is retried by the queue, and urllib3 would otherwise retry a hung GET three
+        # No retries: a failed scan is retried by the queue, and urllib3 would otherwise retry a hung request three
         # times over. Redirects are followed (GitHub redirects renamed repositories); urllib3 drops the
         # Authorization header when one leaves the host.
         retries = urllib3.Retry(total=_MAX_REDIRECTS, connect=0, read=0, status=0, other=0, redirect=_MAX_REDIRECTS)
@@ -242,8 +242,10 @@ class DulwichGit:
                     pack_file.write(packet[1:])
                 elif packet[:1] == b"\x03":
                     raise GitProtocolError("the git server failed the fetch")
-        finally:
-            response.release_conn()
+        except BaseException:
+            response.close()  # a connection left in the middle of an answer cannot serve another
+            raise
+        response.drain_conn()  # the end of the answer, so the connection can go back to the pool
         return shallow, unshallow
 
     def _upload_pack(
@@ -259,11 +261,11 @@ class DulwichGit:
         endpoint = f"{remote_name(url).rstrip('/')}/{_UPLOAD_PACK}"
         response = self._pool.request("POST", endpoint, body=body, headers=headers, preload_content=preload_content)
         if response.status in (401, 403, 404):
-            response.release_conn()
+            response.close()
             raise _Refused(response.status)
         content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         if response.status != 200 or content_type != headers["Accept"]:
-            response.release_conn()
+            response.close()
             raise GitProtocolError(f"git-upload-pack answered {response.status}")
         return response
 
