@@ -13,26 +13,25 @@ and BENCH_REDIS_URL, defaulting to the local services. Run: .venv/bin/python ben
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from chalice.test import Client
 
-from chalicelib import migrate, wiring
+from bench.scratch_database import scratch_database
+from chalicelib import wiring
 from chalicelib.adapters.bcrypt_tokens import BcryptTokenHasher
 from chalicelib.config import Settings
 from chalicelib.domain import tokens
 
-ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 KEY = bytes.fromhex("11" * 32)
 CASES = (1, 1000)
@@ -41,13 +40,9 @@ WARM_ROUNDS, COLD_ROUNDS = 3000, 15
 
 def main() -> None:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # the SQS client is built but not called
-    names = {apps: f"docora_bench_{apps}_{uuid.uuid4().hex[:8]}" for apps in CASES}
-    try:
-        setups = {apps: _setup(name, apps) for apps, name in names.items()}
-        warm, cold = _measure(setups)
-    finally:
-        for name in names.values():
-            _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with contextlib.ExitStack() as databases:
+        urls = {apps: databases.enter_context(scratch_database(f"docora_bench_{apps}")) for apps in CASES}
+        warm, cold = _measure({apps: _setup(url, apps) for apps, url in urls.items()})
     for regime, samples in (("warm", warm), ("cold", cold)):
         (p50_one, p99_one), (p50_many, p99_many) = (_percentiles(samples[apps]) for apps in CASES)
         print(f"{regime:4} | 1 app: p50 {p50_one:7.2f} ms, p99 {p99_one:7.2f} ms "
@@ -55,10 +50,7 @@ def main() -> None:
               f"| ratio p50 {p50_many / p50_one:.2f}, p99 {p99_many / p99_one:.2f}")  # fmt: skip
 
 
-def _setup(name: str, app_count: int):  # type: ignore[no-untyped-def]
-    _admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = psycopg.conninfo.make_conninfo(ADMIN_URL, dbname=name)
-    migrate.migrate(url)
+def _setup(url: str, app_count: int):  # type: ignore[no-untyped-def]
     token = _seed(url, app_count)
     settings = Settings(database_url=url, redis_url=REDIS_URL, encryption_key=KEY, app_rate_limit_per_minute=10**9)
     return wiring.build(settings), {"Authorization": f"Bearer {token}"}
@@ -113,11 +105,6 @@ def _timed_get(client: Client, headers: dict[str, str]) -> float:
 def _percentiles(samples: list[float]) -> tuple[float, float]:
     cuts = statistics.quantiles(samples, n=100, method="inclusive")
     return cuts[49], cuts[98]
-
-
-def _admin(statement: sql.Composable) -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as connection:
-        connection.execute(statement)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 It is to S3 reads what the bare receiver is to webhooks: the requests Docora makes go through botocore and the
 network stack as they would to S3, but the server's side costs next to nothing, so the figures are Docora's own.
-moto's server does the same job at about 4 ms of CPU per GET, on the same 2 cores, which then bounds any
+moto's server does the same job with much more work per GET, on the same 2 cores, which then bounds a
 delivery benchmark at moto's speed. Path-style requests only (`/<bucket>/<key>`), which botocore uses for an
 endpoint given as an IP address.
 

@@ -7,8 +7,8 @@ files ahead on a small thread pool, takes rate-limit tokens from Redis in blocks
 POSTs it (with urllib3), and logs the attempt and writes the ledger row in one Postgres round trip before the next
 POST. DELIVERY_RATE_LIMIT_PER_MINUTE is set to 10^9 so the limiter never paces the run (the default would).
 
-S3 is bench/bare_s3.py, a loopback server whose side of a GetObject costs next to nothing (moto's server spends
-about 4 ms of CPU per GET, which would bound the run at moto's speed); SQS is moto's server. Docora runs twice:
+S3 is bench/bare_s3.py, a loopback server whose side of a GetObject costs next to nothing (moto's server does much
+more work per GET and would bound the run at moto's speed); SQS is moto's server. Docora runs twice:
 with its contents in that S3, and with them in memory, which shows what reading each content from S3 costs it
 (botocore's own work per GET, in Docora's process). Then 50 binary files of 5 MB each go out chunked (default
 threshold 1 MiB, slices of 524,288 base64 characters): throughput and the peak RSS of the delivering process (a
@@ -37,27 +37,25 @@ import re
 import sys
 import time
 import urllib.request
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import requests
-from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import loopback
 from bench.bare_s3 import bare_s3
 from bench.moto_server import AWS_ENV, moto_server
-from chalicelib import __version__, migrate
+from bench.scratch_database import scratch_database
+from chalicelib import __version__
 from chalicelib.adapters.aes_cipher import AesGcmCipher
 from chalicelib.domain import tokens, webhooks
 from chalicelib.domain.apps import NewApp
 from chalicelib.domain.repositories import NewRepository, NewWatch
 
-ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 KEY = bytes.fromhex("11" * 32)
 CLIENT_AUTH_KEY = "bench-receiver-signing-key-0123456789"
@@ -89,15 +87,11 @@ def _bench(spawn: Any, aws_env: dict[str, str], profile: str | None) -> None:
     receiver = spawn.Process(target=_receive, args=(receiver_end,), daemon=True)
     receiver.start()
     receiver_url = f"http://127.0.0.1:{here.recv()}"
-    database = f"docora_bench_deliver_{uuid.uuid4().hex[:8]}"
-    _admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
     try:
-        url = psycopg.conninfo.make_conninfo(ADMIN_URL, dbname=database)
-        migrate.migrate(url)
-        seeded = _seed(url, receiver_url)
-        results = _run(spawn, url, receiver_url, seeded, profile, aws_env)
+        with scratch_database("docora_bench_deliver") as url:
+            seeded = _seed(url, receiver_url)
+            results = _run(spawn, url, receiver_url, seeded, profile, aws_env)
     finally:
-        _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
         receiver.terminate()
     _print(results)
 
@@ -382,11 +376,6 @@ def _rss_mb(field: str) -> float:
     status = Path("/proc/self/status").read_text()
     match = re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE)
     return int(match.group(1)) / 1024 if match else float("nan")
-
-
-def _admin(statement: sql.Composable) -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as connection:
-        connection.execute(statement)
 
 
 if __name__ == "__main__":

@@ -15,37 +15,27 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 
-import psycopg
 import pytest
 import redis
-from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chalicelib import migrate
+from bench.scratch_database import scratch_database
 from tests.integration.scan_stack import scan_stack
 from tests.reliability.consumers import Clock
 from tests.reliability.load import LoadConfig, run_load, summary, write_results
 
-ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 
 
 def main() -> int:
     config = LoadConfig.from_env(os.environ)
-    name = f"docora_bench_load_{uuid.uuid4().hex[:8]}"
-    _admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        database_url = psycopg.conninfo.make_conninfo(ADMIN_URL, dbname=name)
-        migrate.migrate(database_url)
+    with scratch_database("docora_bench_load") as database_url:
         with redis.Redis.from_url(REDIS_URL) as client:
             client.flushdb()
         report = _run(config, database_url)
-    finally:
-        _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
     write_results(report)
     print(summary(report))
     for line in report["mismatches"] + report["problems"]:
@@ -64,11 +54,6 @@ def _run(config: LoadConfig, database_url: str) -> dict:
             return run_load(stack, clock, config, scratch=Path(scratch))
         finally:
             clock.close()
-
-
-def _admin(statement: sql.Composable) -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as connection:
-        connection.execute(statement)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,6 @@ import tempfile
 import threading
 import time
 import traceback
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -48,12 +47,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.moto_server import AWS_ENV, moto_server
-from chalicelib import migrate
+from bench.scratch_database import scratch_database
 from chalicelib.adapters.aes_cipher import AesGcmCipher
 from chalicelib.adapters.postgres_apps import PostgresApps
 from chalicelib.adapters.postgres_repositories import PostgresRepositories
@@ -63,7 +61,6 @@ from chalicelib.domain.apps import NewApp
 from chalicelib.domain.repositories import NewRepository, NewWatch
 from tests.gitserver import GitServer
 
-ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 KEY = bytes.fromhex("11" * 32)
 FOLDERS, FILES_PER_FOLDER = 440, 46
@@ -91,20 +88,19 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="write cProfiles of Docora's scans into this folder")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="docora-bench-scan-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
-    database = f"docora_bench_scan_{uuid.uuid4().hex[:8]}"
-    _admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    spawn = multiprocessing.get_context("spawn")
     try:
-        database_url = psycopg.conninfo.make_conninfo(ADMIN_URL, dbname=database)
-        migrate.migrate(database_url)
-        spawn = multiprocessing.get_context("spawn")
-        with GitServer(root / "git") as server, moto_server(spawn) as aws_endpoint_url:
+        with (
+            scratch_database("docora_bench_scan") as database_url,
+            GitServer(root / "git") as server,
+            moto_server(spawn) as aws_endpoint_url,
+        ):
             url = _make_repository(server)
             bench = Bench(root, server, url, database_url, spawn, args.profile, aws_endpoint_url)
             if args.profile:
                 args.profile.mkdir(parents=True, exist_ok=True)
             _print(_run(bench), root)
     finally:
-        _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -535,11 +531,6 @@ def _delta(before: dict[str, Counter[str]], after: dict[str, Counter[str]]) -> d
         if difference:
             changed[table] = difference
     return changed
-
-
-def _admin(statement: sql.Composable) -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as connection:
-        connection.execute(statement)
 
 
 if __name__ == "__main__":
