@@ -1,4 +1,5 @@
-"""A bare S3 on loopback for the benchmarks: GetObject from memory, in a process of its own, and nothing else.
+"""A bare S3 on loopback for the benchmarks: Get (whole or one range), Head and PutObject in memory, in a process
+of its own, and nothing else.
 
 It is to S3 reads what the bare receiver is to webhooks: the requests Docora makes go through botocore and the
 network stack as they would to S3, but the server's side costs next to nothing, so the figures are Docora's own.
@@ -9,7 +10,7 @@ endpoint given as an IP address.
     with bare_s3(spawn, fill=_contents) as endpoint_url:
         os.environ["AWS_ENDPOINT_URL_S3"] = endpoint_url
 
-`fill`, a top-level function, runs in the server's process and returns {(bucket, key): content}.
+`fill`, a top-level function, runs in the server's process and returns {(bucket, key): content} to start with.
 """
 
 from __future__ import annotations
@@ -24,9 +25,14 @@ from urllib.parse import unquote
 
 from bench import loopback
 
-_REQUEST_LINE = re.compile(rb"^(GET|HEAD) /([^/ ]+)/([^ ?]+)[^ ]* HTTP/1\.1\r\n")
+_REQUEST_LINE = re.compile(rb"^(GET|HEAD|PUT) /([^/ ]+)/([^ ?]+)[^ ]* HTTP/1\.1\r\n")
+_RANGE = re.compile(rb"(?im)^range:\s*bytes=(\d+)-(\d+)\r$")
+_IF_NONE_MATCH = re.compile(rb"(?im)^if-none-match:\s*\*\r$")
 _NOT_FOUND = (
     b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>NoSuchKey</Code><Message>no such key</Message></Error>"
+)
+_EXISTS = (
+    b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>PreconditionFailed</Code><Message>exists</Message></Error>"
 )
 
 
@@ -57,12 +63,25 @@ def _serve(pipe: Any, fill: Callable[[], dict[tuple[str, str], bytes]]) -> None:
     def respond(head: bytes, body: bytes) -> bytes:
         match = _REQUEST_LINE.match(head)
         name = (unquote(match.group(2).decode()), unquote(match.group(3).decode())) if match else None
+        if match is not None and match.group(1) == b"PUT":
+            if name in objects and _IF_NONE_MATCH.search(head):
+                return _error(b"412 Precondition Failed", _EXISTS)
+            objects[name] = body
+            etags[name] = hashlib.md5(body, usedforsecurity=False).hexdigest()
+            return b'HTTP/1.1 200 OK\r\nETag: "%s"\r\nContent-Length: 0\r\n\r\n' % etags[name].encode()
         if match is None or name not in objects:
-            return (b"HTTP/1.1 404 Not Found\r\nContent-Type: application/xml\r\n"
-                    b"Content-Length: %d\r\n\r\n%s" % (len(_NOT_FOUND), _NOT_FOUND))  # fmt: skip
-        content = objects[name]
-        head = (b'HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nETag: "%s"\r\n'
-                b"Content-Length: %d\r\n\r\n" % (etags[name].encode(), len(content)))  # fmt: skip
+            return _error(b"404 Not Found", _NOT_FOUND)
+        content, status, extra = objects[name], b"200 OK", b""
+        if (wanted := _RANGE.search(head)) is not None:
+            first, last = int(wanted.group(1)), min(int(wanted.group(2)), len(content) - 1)
+            extra = b"Content-Range: bytes %d-%d/%d\r\n" % (first, last, len(content))
+            content, status = content[first : last + 1], b"206 Partial Content"
+        head = (b'HTTP/1.1 %s\r\nContent-Type: application/octet-stream\r\nETag: "%s"\r\n%s'
+                b"Content-Length: %d\r\n\r\n" % (status, etags[name].encode(), extra, len(content)))  # fmt: skip
         return head + content if match.group(1) == b"GET" else head
 
     loopback.serve(pipe, respond)
+
+
+def _error(status: bytes, body: bytes) -> bytes:
+    return b"HTTP/1.1 %s\r\nContent-Type: application/xml\r\nContent-Length: %d\r\n\r\n%s" % (status, len(body), body)

@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 import psycopg
 import requests
 
@@ -52,8 +53,10 @@ from bench.moto_server import AWS_ENV, moto_server
 from bench.scratch_database import scratch_database
 from chalicelib import __version__
 from chalicelib.adapters.aes_cipher import AesGcmCipher
+from chalicelib.adapters.s3_contents import S3Contents
 from chalicelib.domain import tokens, webhooks
 from chalicelib.domain.apps import NewApp
+from chalicelib.domain.bundles import NewContent
 from chalicelib.domain.repositories import NewRepository, NewWatch
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -78,7 +81,7 @@ def main() -> None:
     parser.add_argument("--profile", help="write a cProfile of Docora's text delivery (contents in S3) here")
     args = parser.parse_args()
     spawn = multiprocessing.get_context("spawn")
-    with moto_server(spawn) as sqs_url, bare_s3(spawn, fill=_bucket) as s3_url:
+    with moto_server(spawn) as sqs_url, bare_s3(spawn, fill=dict) as s3_url:
         _bench(spawn, {**AWS_ENV, "AWS_ENDPOINT_URL": sqs_url, "AWS_ENDPOINT_URL_S3": s3_url}, args.profile)
 
 
@@ -89,7 +92,7 @@ def _bench(spawn: Any, aws_env: dict[str, str], profile: str | None) -> None:
     receiver_url = f"http://127.0.0.1:{here.recv()}"
     try:
         with scratch_database("docora_bench_deliver") as url:
-            seeded = _seed(url, receiver_url)
+            seeded = _seed(url, receiver_url, aws_env)
             results = _run(spawn, url, receiver_url, seeded, profile, aws_env)
     finally:
         receiver.terminate()
@@ -243,14 +246,14 @@ class _MemoryContents:
     def __init__(self, objects: dict[str, bytes]) -> None:
         self._objects = objects
 
-    def open(self, sha256: str) -> Any:
+    def open(self, content: Any) -> Any:
         import io
 
-        return io.BytesIO(self._objects[sha256])
+        return io.BytesIO(self._objects[content.sha256])
 
     @contextlib.contextmanager
-    def read_each(self, sha256s: Any) -> Any:
-        yield (self._objects[sha256] for sha256 in sha256s)
+    def read_each(self, contents: Any) -> Any:
+        yield (self._objects[content.sha256] for content in contents)
 
     def put_many(self, blobs: Any) -> int:
         raise NotImplementedError
@@ -259,9 +262,20 @@ class _MemoryContents:
         pass
 
 
-def _seed(url: str, receiver_url: str) -> Seeded:
-    """One app watching two repositories whose snapshots it has never received: text files, and binaries."""
+def _seed(url: str, receiver_url: str, aws_env: dict[str, str]) -> Seeded:
+    """One app watching two repositories whose snapshots it has never received: text files, and binaries.
+
+    Their contents go into the bucket through S3Contents.put_many, as a scan puts them (small ones in bundles).
+    """
     cipher = AesGcmCipher(KEY)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=aws_env["AWS_ENDPOINT_URL_S3"],
+        region_name=aws_env["AWS_DEFAULT_REGION"],
+        aws_access_key_id=aws_env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=aws_env["AWS_SECRET_ACCESS_KEY"],
+    )
+    contents = S3Contents(s3, BUCKET)
     app_id = tokens.new_app_id()
     with psycopg.connect(url, autocommit=True) as connection, connection.transaction():
         from chalicelib.adapters.postgres_apps import PostgresApps
@@ -280,26 +294,33 @@ def _seed(url: str, receiver_url: str) -> Seeded:
                 )
             )
             PostgresWatches(connection).add(NewWatch(app_id, repository.id, None))
-            _snapshot(connection, repository.id, files)
+            placed = contents.put_many(
+                NewContent(hashlib.sha256(content).hexdigest(), content, path) for path, content in files
+            )
+            _snapshot(connection, repository.id, files, placed)
             ids.append(repository.id)
     return Seeded(app_id, *ids)
 
 
-def _snapshot(connection: psycopg.Connection, repository_id: str, files: Any) -> None:
+def _snapshot(connection: psycopg.Connection, repository_id: str, files: Any, placed: dict[str, Any]) -> None:
     count = 0
     connection.execute(
         "INSERT INTO snapshots (repository_id, commit_sha, file_count, taken_at) VALUES (%s, %s, 0, %s)",
         (repository_id, COMMIT, T0),
     )
     with connection.cursor() as cursor:
-        copy_rows = "COPY snapshot_files (repository_id, path, blob_id, sha256, size, is_binary) FROM STDIN"
+        copy_rows = """
+            COPY snapshot_files (repository_id, path, blob_id, sha256, size, is_binary, bundle, bundle_offset)
+            FROM STDIN
+        """
         with cursor.copy(copy_rows) as copy:
             for path, content in files:
                 blob_id = hashlib.sha1(b"blob %d\0" % len(content) + content).digest()  # noqa: S324 - git's id
-                is_binary = path.endswith(".bin")
-                copy.write_row(
-                    (repository_id, path, blob_id, hashlib.sha256(content).digest(), len(content), is_binary)
-                )
+                sha256 = hashlib.sha256(content)
+                slot = placed[sha256.hexdigest()]
+                bundle, offset = (bytes.fromhex(slot.bundle), slot.offset) if slot else (None, None)
+                row = (repository_id, path, blob_id, sha256.digest(), len(content), path.endswith(".bin"))
+                copy.write_row((*row, bundle, offset))
                 count += 1
     connection.execute("UPDATE snapshots SET file_count = %s WHERE repository_id = %s", (count, repository_id))
 
@@ -329,11 +350,6 @@ def _text_files() -> list[tuple[str, bytes]]:
 def _binary_files() -> list[tuple[str, bytes]]:
     rng = random.Random(50)
     return [(f"assets/blob-{index:02d}.bin", rng.randbytes(BINARY_BYTES)) for index in range(BINARY_FILES)]
-
-
-def _bucket() -> dict[tuple[str, str], bytes]:
-    """Every content of both repositories, by (bucket, key), for the bare S3's process."""
-    return {(BUCKET, "sha256/" + sha): content for sha, content in _stored([*_text_files(), *_binary_files()])}
 
 
 def _stored(files: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:

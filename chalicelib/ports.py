@@ -10,6 +10,7 @@ from typing import Any, BinaryIO, Protocol
 
 from chalicelib.config import Settings
 from chalicelib.domain.apps import App, AppChanges, NewApp
+from chalicelib.domain.bundles import BundleSlot, NewContent, StoredContent, StoredObjects
 from chalicelib.domain.circuit_breaker import Circuit
 from chalicelib.domain.deliveries import Attempt, Change, Retry
 from chalicelib.domain.operations import ListPage, ListQuery, Operation
@@ -144,8 +145,8 @@ class Deliveries(Protocol):
 class Snapshots(Protocol):
     def commit(self, repository_id: str) -> str | None: ...
 
-    def contents_only_in(self, repository_ids: list[str]) -> list[str]:
-        """SHA-256 (hex) of contents that no other repository's snapshot refers to."""
+    def contents_only_in(self, repository_ids: list[str]) -> StoredObjects:
+        """The objects in the bucket that no other repository's snapshot refers to."""
         ...
 
     def files(self, repository_id: str, paths: list[str] | None = None) -> dict[str, SnapshotFile]:
@@ -243,27 +244,28 @@ class GitRemote(Protocol):
 
 
 class Contents(Protocol):
-    """File contents by SHA-256, written by the scan and read by delivery."""
+    """File contents, written by the scan and read by delivery; small ones many to an object (see domain.bundles)."""
 
-    def put_many(self, blobs: Iterable[tuple[str, bytes]]) -> int:
-        """Store each (sha256 hex, content) not stored yet; return how many were uploaded.
+    def put_many(self, contents: Iterable[NewContent]) -> dict[str, BundleSlot | None]:
+        """Store each content; where each now is, by SHA-256 (hex): a bundle slot, or None for an object of its own.
 
-        `blobs` is consumed lazily, so a caller can read contents one at a time.
+        `contents` is consumed lazily, so a caller can read contents one at a time.
         """
         ...
 
-    def open(self, sha256: str) -> BinaryIO:
+    def open(self, content: StoredContent) -> BinaryIO:
         """A stream of the content; NotFound when the bucket does not have it."""
         ...
 
-    def read_each(self, sha256s: Iterable[str]) -> AbstractContextManager[Iterator[bytes]]:
-        """Each content whole, in order, a few read ahead meanwhile; NotFound on reaching one the bucket lacks.
+    def read_each(self, contents: Iterable[StoredContent]) -> AbstractContextManager[Iterator[bytes]]:
+        """Each content whole, in order, a few read ahead meanwhile; NotFound on reaching one the bucket lacks, or
+        one that does not match its SHA-256.
 
-        Meant for small contents: memory holds as many as are read ahead.
+        Meant for small contents: memory holds those read ahead.
         """
         ...
 
-    def delete_many(self, sha256s: list[str]) -> None: ...
+    def delete_many(self, objects: StoredObjects) -> None: ...
 
     def ping(self) -> None: ...
 

@@ -46,7 +46,9 @@ def build(settings: Settings) -> Deps:
         rate_limiter=RedisRateLimiter(redis),
         resolver=resolver,
         git=DulwichGit(),
-        contents=S3Contents(boto3.client("s3", config=_AWS_CONFIG), settings.content_bucket),
+        contents=S3Contents(
+            boto3.client("s3", config=_AWS_CONFIG), settings.content_bucket, spool_dir=settings.ephemeral_dir
+        ),
         locks=RedisLocks(redis),
         delivery_queue=SqsDeliveryQueue(sqs, settings.delivery_queue_name),
         webhooks=WebhookSender(

@@ -6,6 +6,7 @@ Each one is held to the real adapter's behaviour by a contract test in tests/int
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from chalicelib import errors
 from chalicelib.domain import deliveries, snapshots
 from chalicelib.domain.apps import App, AppChanges, NewApp
+from chalicelib.domain.bundles import BundleSlot, NewContent, StoredContent, StoredObjects
 from chalicelib.domain.circuit_breaker import Circuit
 from chalicelib.domain.deliveries import Attempt, Change, Retry
 from chalicelib.domain.repositories import NewRepository, NewWatch, Repository, Watch, WatchStatus
@@ -346,12 +348,15 @@ class InMemorySnapshots:
         files = self._tables.snapshot_files.get(repository_id, {}).values()
         return {blob_id: facts for blob_id, facts in snapshots.blob_facts(files).items() if blob_id in blob_ids}
 
-    def contents_only_in(self, repository_ids: list[str]) -> list[str]:
-        def contents(ids: Iterable[str]) -> set[str]:
-            return {f.sha256.hex() for rid in ids for f in self._tables.snapshot_files.get(rid, {}).values()}
+    def contents_only_in(self, repository_ids: list[str]) -> StoredObjects:
+        def objects(ids: Iterable[str]) -> StoredObjects:
+            files = [f for rid in ids for f in self._tables.snapshot_files.get(rid, {}).values()]
+            contents = {f.sha256.hex() for f in files if f.slot is None}
+            return StoredObjects(sorted(contents), sorted({f.slot.bundle for f in files if f.slot is not None}))
 
-        others = contents(rid for rid in self._tables.snapshot_files if rid not in repository_ids)
-        return sorted(contents(repository_ids) - others)
+        return objects(repository_ids).without(
+            objects(rid for rid in self._tables.snapshot_files if rid not in repository_ids)
+        )
 
     def apply(
         self,
@@ -381,9 +386,9 @@ class InMemoryDeliveries:
         changes = [Change("delete", path, sha, None, None, False) for path, sha in ledger.items() if path not in files]
         for path, file in files.items():
             if path not in ledger:
-                changes.append(Change("create", path, file.sha256, None, file.size, file.is_binary))
+                changes.append(Change("create", path, file.sha256, None, file.size, file.is_binary, file.slot))
             elif ledger[path] != file.sha256:
-                changes.append(Change("update", path, file.sha256, ledger[path], file.size, file.is_binary))
+                changes.append(Change("update", path, file.sha256, ledger[path], file.size, file.is_binary, file.slot))
         return deliveries.in_protocol_order(changes)
 
     def forget_all(self, app_id: str, repository_id: str) -> None:
@@ -542,29 +547,48 @@ class RecordingDeliveryQueue:
 
 
 class InMemoryContents:
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
+    """Contents up to `bundled_max_bytes` go into one bundle per call, in path order, as S3Contents does."""
 
-    def put_many(self, blobs: Iterable[tuple[str, bytes]]) -> int:
-        uploaded = 0
-        for sha256, content in blobs:
-            if sha256 not in self.objects:
-                self.objects[sha256] = content
-                uploaded += 1
-        return uploaded
+    def __init__(self, bundled_max_bytes: int = 1024) -> None:
+        self.objects: dict[str, bytes] = {}  # contents of their own, and bundles, by key as in the bucket
+        self._bundled_max_bytes = bundled_max_bytes
 
-    def delete_many(self, sha256s: list[str]) -> None:
-        for sha256 in sha256s:
-            self.objects.pop(sha256, None)
+    def put_many(self, contents: Iterable[NewContent]) -> dict[str, BundleSlot | None]:
+        placed: dict[str, BundleSlot | None] = {}
+        small: dict[str, NewContent] = {}
+        for item in contents:
+            placed[item.sha256] = None
+            if len(item.content) > self._bundled_max_bytes:
+                self.objects.setdefault("sha256/" + item.sha256, item.content)
+            else:
+                small.setdefault(item.sha256, item)
+        members = sorted(small.values(), key=lambda item: item.path.encode())
+        bundle = b"".join(item.content for item in members)
+        name, offset = hashlib.sha256(bundle).hexdigest(), 0
+        for item in members:
+            placed[item.sha256] = BundleSlot(name, offset)
+            offset += len(item.content)
+        if members:
+            self.objects.setdefault("bundles/" + name, bundle)
+        return placed
 
-    def open(self, sha256: str) -> io.BytesIO:
-        if sha256 not in self.objects:
-            raise errors.NotFound(f"content {sha256} is not in the bucket")
-        return io.BytesIO(self.objects[sha256])
+    def delete_many(self, objects: StoredObjects) -> None:
+        for sha256 in objects.contents:
+            self.objects.pop("sha256/" + sha256, None)
+        for bundle in objects.bundles:
+            self.objects.pop("bundles/" + bundle, None)
+
+    def open(self, content: StoredContent) -> io.BytesIO:
+        slot = content.slot
+        key = "sha256/" + content.sha256 if slot is None else "bundles/" + slot.bundle
+        if key not in self.objects:
+            raise errors.NotFound(f"{key} is not in the bucket")
+        data = self.objects[key]
+        return io.BytesIO(data if slot is None else data[slot.offset : slot.offset + content.size])
 
     @contextmanager
-    def read_each(self, sha256s: Iterable[str]) -> Iterator[Iterator[bytes]]:
-        yield (self.open(sha256).read() for sha256 in sha256s)
+    def read_each(self, contents: Iterable[StoredContent]) -> Iterator[Iterator[bytes]]:
+        yield (self.open(content).read() for content in contents)
 
     def ping(self) -> None:
         return None

@@ -6,6 +6,7 @@ import psycopg
 from psycopg.rows import class_row
 
 from chalicelib import errors
+from chalicelib.domain.bundles import BundleSlot
 from chalicelib.domain.deliveries import Attempt, Change
 
 # Snapshot minus ledger, in protocol order (deletes, creates, updates; each by path in byte order). A FULL JOIN, so
@@ -15,8 +16,10 @@ _SELECT_PENDING = """
     SELECT CASE WHEN f.path IS NULL THEN 'delete' WHEN d.path IS NULL THEN 'create' ELSE 'update' END AS event,
            COALESCE(f.path, d.path) AS path, COALESCE(f.sha256, d.sha256) AS sha256,
            CASE WHEN f.path IS NOT NULL THEN d.sha256 END AS previous_sha256, f.size,
-           COALESCE(f.is_binary, false) AS is_binary
-      FROM (SELECT path, sha256, size, is_binary FROM snapshot_files WHERE repository_id = %(repository_id)s) AS f
+           COALESCE(f.is_binary, false) AS is_binary, f.bundle, f.bundle_offset
+      FROM (SELECT path, sha256, size, is_binary, bundle, bundle_offset
+              FROM snapshot_files
+             WHERE repository_id = %(repository_id)s) AS f
       FULL JOIN (SELECT path, sha256 FROM delivered_files
                   WHERE app_id = %(app_id)s AND repository_id = %(repository_id)s) AS d ON d.path = f.path
      WHERE f.path IS NULL OR d.path IS NULL OR d.sha256 <> f.sha256
@@ -89,8 +92,16 @@ class PostgresDeliveries:
     def pending(self, app_id: str, repository_id: str) -> list[Change]:
         rows = self._connection.execute(_SELECT_PENDING, {"app_id": app_id, "repository_id": repository_id})
         return [
-            Change(event, path, bytes(sha), bytes(previous) if previous is not None else None, size, is_binary)
-            for event, path, sha, previous, size, is_binary in rows
+            Change(
+                event,
+                path,
+                bytes(sha),
+                bytes(previous) if previous is not None else None,
+                size,
+                is_binary,
+                BundleSlot(bytes(bundle).hex(), offset) if bundle is not None else None,
+            )
+            for event, path, sha, previous, size, is_binary, bundle, offset in rows
         ]
 
     def acknowledge(self, app_id: str, repository_id: str, change: Change, attempt: Attempt) -> None:

@@ -6,15 +6,18 @@ from datetime import datetime
 
 import psycopg
 
+from chalicelib.domain.bundles import BundleSlot, StoredObjects
 from chalicelib.domain.snapshots import BlobFacts, SnapshotDelta, SnapshotFile
 
 _SELECT_COMMIT = "SELECT commit_sha FROM snapshots WHERE repository_id = %(id)s"
 _SELECT_FILES = """
-    SELECT path, blob_id, sha256, size, is_binary FROM snapshot_files WHERE repository_id = %(id)s
+    SELECT path, blob_id, sha256, size, is_binary, bundle, bundle_offset
+      FROM snapshot_files
+     WHERE repository_id = %(id)s
 """
 _SELECT_FILES_AT = _SELECT_FILES + " AND path = ANY(%(paths)s)"
 _SELECT_BLOB_FACTS = """
-    SELECT DISTINCT ON (blob_id) blob_id, sha256, size, is_binary
+    SELECT DISTINCT ON (blob_id) blob_id, sha256, size, is_binary, bundle, bundle_offset
       FROM snapshot_files
      WHERE repository_id = %(id)s AND blob_id = ANY(%(blob_ids)s)
 """
@@ -28,16 +31,27 @@ _UPSERT_SNAPSHOT = """
            taken_at = EXCLUDED.taken_at
 """
 _DELETE_FILES = "DELETE FROM snapshot_files WHERE repository_id = %(id)s AND path = ANY(%(paths)s)"
-_COPY_FILES = "COPY snapshot_files (repository_id, path, blob_id, sha256, size, is_binary) FROM STDIN"
+_COPY_FILES = """
+    COPY snapshot_files (repository_id, path, blob_id, sha256, size, is_binary, bundle, bundle_offset) FROM STDIN
+"""
 _DELETE_SKIPPED = "DELETE FROM snapshot_skipped_files WHERE repository_id = %(id)s"
 _DELETE_SKIPPED_AT = _DELETE_SKIPPED + " AND path = ANY(%(paths)s)"
 _COPY_SKIPPED = "COPY snapshot_skipped_files (repository_id, path, reason, size) FROM STDIN"
+# A content stored on its own may go when no other repository's file is that object; a bundle, when no other
+# repository's file sits in it.
 _SELECT_CONTENTS_ONLY_IN = """
     SELECT DISTINCT encode(f.sha256, 'hex')
       FROM snapshot_files f
-     WHERE f.repository_id = ANY(%(ids)s)
+     WHERE f.repository_id = ANY(%(ids)s) AND f.bundle IS NULL
        AND NOT EXISTS (SELECT 1 FROM snapshot_files o
-                        WHERE o.sha256 = f.sha256 AND NOT o.repository_id = ANY(%(ids)s))
+                        WHERE o.sha256 = f.sha256 AND o.bundle IS NULL AND NOT o.repository_id = ANY(%(ids)s))
+"""
+_SELECT_BUNDLES_ONLY_IN = """
+    SELECT DISTINCT encode(f.bundle, 'hex')
+      FROM snapshot_files f
+     WHERE f.repository_id = ANY(%(ids)s) AND f.bundle IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM snapshot_files o
+                        WHERE o.bundle = f.bundle AND NOT o.repository_id = ANY(%(ids)s))
 """
 
 
@@ -57,21 +71,24 @@ class PostgresSnapshots:
         )
         rows = self._connection.execute(query, params).fetchall()
         return {
-            path: SnapshotFile(path, bytes(blob_id).hex(), bytes(sha256), size, is_binary)
-            for path, blob_id, sha256, size, is_binary in rows
+            path: SnapshotFile(path, bytes(blob_id).hex(), bytes(sha256), size, is_binary, _slot(bundle, offset))
+            for path, blob_id, sha256, size, is_binary, bundle, offset in rows
         }
 
     def blob_facts(self, repository_id: str, blob_ids: list[str]) -> dict[str, BlobFacts]:
         params = {"id": repository_id, "blob_ids": [bytes.fromhex(blob_id) for blob_id in blob_ids]}
         rows = self._connection.execute(_SELECT_BLOB_FACTS, params).fetchall()
         return {
-            bytes(blob_id).hex(): BlobFacts(bytes(sha256), size, is_binary) for blob_id, sha256, size, is_binary in rows
+            bytes(blob_id).hex(): BlobFacts(bytes(sha256), size, is_binary, _slot(bundle, offset))
+            for blob_id, sha256, size, is_binary, bundle, offset in rows
         }
 
-    def contents_only_in(self, repository_ids: list[str]) -> list[str]:
-        """SHA-256 (hex) of contents that no snapshot but these repositories' refers to."""
-        rows = self._connection.execute(_SELECT_CONTENTS_ONLY_IN, {"ids": repository_ids})
-        return sorted(sha256 for (sha256,) in rows)
+    def contents_only_in(self, repository_ids: list[str]) -> StoredObjects:
+        """The objects in the bucket that no snapshot but these repositories' refers to."""
+        params = {"ids": repository_ids}
+        contents = self._connection.execute(_SELECT_CONTENTS_ONLY_IN, params).fetchall()
+        bundles = self._connection.execute(_SELECT_BUNDLES_ONLY_IN, params).fetchall()
+        return StoredObjects(sorted(sha256 for (sha256,) in contents), sorted(bundle for (bundle,) in bundles))
 
     def apply(self, repository_id: str, *, commit: str, delta: SnapshotDelta, taken_at: datetime) -> None:
         removed = 0
@@ -83,8 +100,11 @@ class PostgresSnapshots:
             # COPY, not INSERT: a first snapshot of 100k files writes in about 0.3 s (PERFORMANCE.md §5).
             with cursor.copy(_COPY_FILES) as copy:
                 for file in delta.written:
+                    slot = file.slot
+                    bundle, offset = (bytes.fromhex(slot.bundle), slot.offset) if slot is not None else (None, None)
+                    blob_id = bytes.fromhex(file.blob_id)
                     copy.write_row(
-                        (repository_id, file.path, bytes.fromhex(file.blob_id), file.sha256, file.size, file.is_binary)
+                        (repository_id, file.path, blob_id, file.sha256, file.size, file.is_binary, bundle, offset)
                     )
             if delta.scope is None:
                 cursor.execute(_DELETE_SKIPPED, {"id": repository_id})
@@ -93,3 +113,7 @@ class PostgresSnapshots:
             with cursor.copy(_COPY_SKIPPED) as copy:
                 for item in delta.skipped:
                     copy.write_row((repository_id, item.path, item.reason, item.size))
+
+
+def _slot(bundle: bytes | None, offset: int | None) -> BundleSlot | None:
+    return BundleSlot(bytes(bundle).hex(), offset) if bundle is not None and offset is not None else None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from chalicelib.domain import retry_schedule
+from chalicelib.domain.bundles import BundleSlot
 
 EVENT_ORDER = {"delete": 0, "create": 1, "update": 2}
 # SQS delays a message by at most 15 minutes; longer waits are kept in Postgres for the sweep.
@@ -23,6 +24,7 @@ class Change:
     previous_sha256: bytes | None  # updates only: what the app holds now
     size: int | None
     is_binary: bool
+    slot: BundleSlot | None = None  # where the new content is stored, when in a bundle
 
 
 @dataclass(frozen=True)

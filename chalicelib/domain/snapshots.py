@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from chalicelib.domain.bundles import BundleSlot
+
 
 @dataclass(frozen=True, slots=True)
 class TreeEntry:
@@ -43,6 +45,7 @@ class BlobFacts:
     sha256: bytes
     size: int
     is_binary: bool
+    slot: BundleSlot | None = None  # where its content is stored, when in a bundle
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,7 @@ class SnapshotFile:
     sha256: bytes
     size: int
     is_binary: bool
+    slot: BundleSlot | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +99,14 @@ def unknown_blobs(selection: Selection, known: Mapping[str, BlobFacts]) -> set[s
     return {blob_id for blob_id in selection.files.values() if blob_id not in known}
 
 
+def first_paths(selection: Selection) -> dict[str, str]:
+    """Each blob's first path in byte order: the one a content is filed under when several files hold it."""
+    paths: dict[str, str] = {}
+    for path in sorted(selection.files, key=lambda p: p.encode("utf-8")):
+        paths.setdefault(selection.files[path], path)
+    return paths
+
+
 def build_snapshot(
     selection: Selection, facts: Mapping[str, BlobFacts], *, max_file_bytes: int
 ) -> tuple[list[SnapshotFile], list[SkippedFile]]:
@@ -107,7 +119,7 @@ def build_snapshot(
         if blob.size > max_file_bytes:
             skipped.append(SkippedFile(path, f"larger than MAX_FILE_BYTES ({max_file_bytes})", blob.size))
             continue
-        files.append(SnapshotFile(path, blob_id, blob.sha256, blob.size, blob.is_binary))
+        files.append(SnapshotFile(path, blob_id, blob.sha256, blob.size, blob.is_binary, blob.slot))
     return files, skipped
 
 
@@ -126,7 +138,7 @@ class SnapshotDelta:
 
 
 def blob_facts(files: Iterable[SnapshotFile]) -> dict[str, BlobFacts]:
-    return {file.blob_id: BlobFacts(file.sha256, file.size, file.is_binary) for file in files}
+    return {file.blob_id: BlobFacts(file.sha256, file.size, file.is_binary, file.slot) for file in files}
 
 
 def snapshot_delta(

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from chalicelib import errors
 from chalicelib.domain import tokens, webhook_targets
 from chalicelib.domain.apps import App, AppChanges
+from chalicelib.domain.bundles import StoredObjects
 from chalicelib.ports import Deps
 
 
@@ -49,12 +50,12 @@ def delete_app(app_id: str, *, deps: Deps) -> None:
     """The app, its watches, ledger and log, the repositories only it watched, and their contents in S3."""
     with deps.store.transaction() as tx:
         repository_ids = [status.repository.id for status in tx.watches.statuses(app_id)]
-        orphaned_contents = tx.snapshots.contents_only_in(repository_ids) if repository_ids else []
+        orphaned = tx.snapshots.contents_only_in(repository_ids) if repository_ids else StoredObjects()
         if not tx.apps.delete(app_id):
             raise errors.NotFound(f"app {app_id} does not exist")
         orphans = [rid for rid in repository_ids if tx.repositories.delete_if_unwatched(rid)]
         kept = [rid for rid in repository_ids if rid not in orphans]
-        still_used = set(tx.snapshots.contents_only_in(kept)) if kept else set()
-    # After the commit: a content another repository still uses was not in `orphaned_contents` at all,
+        still_used = tx.snapshots.contents_only_in(kept) if kept else StoredObjects()
+    # After the commit: an object another repository still uses was not in `orphaned` at all,
     # and one used only by a repository someone else still watches is kept too.
-    deps.contents.delete_many(sorted(set(orphaned_contents) - still_used))
+    deps.contents.delete_many(orphaned.without(still_used))

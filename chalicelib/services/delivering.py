@@ -12,6 +12,7 @@ from typing import BinaryIO
 from chalicelib import __version__, errors
 from chalicelib.domain import chunks, deliveries, retry_schedule, webhooks
 from chalicelib.domain.apps import App
+from chalicelib.domain.bundles import StoredContent
 from chalicelib.domain.deliveries import Attempt, Change
 from chalicelib.domain.repositories import Repository, Watch
 from chalicelib.ports import Deps, WebhookResult
@@ -112,7 +113,7 @@ def _send_all(
 ) -> Delivered:
     deps, app_id, repository_id = job.deps, job.app.id, job.repository.id
     tokens = 0
-    read_ahead = [change.sha256.hex() for change in pending if _reads_ahead(job, change)]
+    read_ahead = [_stored(change) for change in pending if _reads_ahead(job, change)]
     with deps.contents.read_each(read_ahead) as contents:
         for sent, change in enumerate(pending):
             if time_left_ms() < _MARGIN_MS:
@@ -157,6 +158,10 @@ def _reads_ahead(job: _Job, change: Change) -> bool:
     return not chunks.needs_chunks(change.is_binary, size, settings.binary_chunk_threshold_bytes)
 
 
+def _stored(change: Change) -> StoredContent:
+    return StoredContent(change.sha256.hex(), change.size or 0, change.slot)
+
+
 def _send_change(job: _Job, change: Change, contents: Iterator[bytes]) -> tuple[WebhookResult, Attempt] | None:
     """Send one change (every slice of it, in order); the last answer, or None when its content is missing.
 
@@ -168,7 +173,7 @@ def _send_change(job: _Job, change: Change, contents: Iterator[bytes]) -> tuple[
         body = webhooks.delete_body(job.ref, change.path, sha, job.commit or "", job.clock())
         return _post(job, change, delivery_id, [(delivery_id, body)])
     try:
-        content = next(contents) if _reads_ahead(job, change) else job.deps.contents.open(sha)
+        content = next(contents) if _reads_ahead(job, change) else job.deps.contents.open(_stored(change))
     except errors.NotFound:
         _content_missing(job, change)
         return None

@@ -6,13 +6,14 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import ParamSpec, TypeVar
 
 from chalicelib import errors
 from chalicelib.domain import circuit_breaker, snapshots
 from chalicelib.domain.binary_detection import TextCheck
+from chalicelib.domain.bundles import NewContent
 from chalicelib.domain.repositories import Repository, Watch
 from chalicelib.domain.snapshots import BlobFacts
 from chalicelib.ports import Deps
@@ -119,7 +120,9 @@ def _scan(
     unknown = sorted(snapshots.unknown_blobs(selection, facts))
     if unknown:
         blobs = deps.git.read_blobs(url, token, cache_dir, unknown)
-        deps.contents.put_many(_learn_facts(blobs, facts, deps=deps))
+        placed = deps.contents.put_many(_learn_facts(blobs, facts, snapshots.first_paths(selection), deps=deps))
+        for blob_id in unknown:
+            facts[blob_id] = replace(facts[blob_id], slot=placed.get(facts[blob_id].sha256.hex()))
     files, skipped = snapshots.build_snapshot(selection, facts, max_file_bytes=deps.settings.max_file_bytes)
     delta = snapshots.snapshot_delta(previous, files, skipped, scope=scope)
     with deps.store.transaction() as tx:
@@ -132,9 +135,9 @@ def _scan(
 
 
 def _learn_facts(
-    blobs: Iterator[tuple[str, bytes]], facts: dict[str, BlobFacts], *, deps: Deps
-) -> Iterator[tuple[str, bytes]]:
-    """Learn each new blob's facts as it arrives and hand its content on for upload, keyed by SHA-256."""
+    blobs: Iterator[tuple[str, bytes]], facts: dict[str, BlobFacts], paths: dict[str, str], *, deps: Deps
+) -> Iterator[NewContent]:
+    """Learn each new blob's facts as it arrives and hand its content on for upload, with its first file's path."""
     while (blob := _git(next, blobs, None)) is not None:
         blob_id, content = blob
         check, view = TextCheck(), memoryview(content)
@@ -143,7 +146,7 @@ def _learn_facts(
         digest = hashlib.sha256(content)
         facts[blob_id] = BlobFacts(digest.digest(), len(content), is_binary=not check.is_text())
         if len(content) <= deps.settings.max_file_bytes:
-            yield digest.hexdigest(), content
+            yield NewContent(digest.hexdigest(), content, paths[blob_id])
 
 
 def _fan_out(repository_id: str, *, now: datetime, deps: Deps) -> int:

@@ -242,7 +242,8 @@ def test_an_app_that_unwatches_mid_job_receives_nothing_more(stack, receiver):
 
 def test_a_missing_content_asks_for_a_refreshing_scan_that_restores_it(stack, receiver):
     _, repository_id, app_id = watched(stack, receiver, {"a.md": b"a"})
-    stack.s3.delete_object(Bucket="docora-contents", Key="sha256/" + hashlib.sha256(b"a").hexdigest())
+    for stored in stack.s3.list_objects_v2(Bucket="docora-contents")["Contents"]:  # the bundle that holds it
+        stack.s3.delete_object(Bucket="docora-contents", Key=stored["Key"])
 
     missing = stack.deliver(app_id, repository_id)
     (request,) = stack.scans_requested()

@@ -257,7 +257,10 @@ def test_an_app_that_deletes_itself_takes_its_repositories_and_their_contents(st
     _, repository_id, app_id, token = synced_repository(stack, client, receiver, {"only.md": b"only mine"})
     shared = stack.add_repository("acme/shared", apps=1)
     watch(stack, app_id, shared)
-    key = "sha256/" + hashlib.sha256(b"only mine").hexdigest()
+    query = "SELECT encode(bundle, 'hex') FROM snapshot_files WHERE repository_id = %s"
+    ((bundle,),) = stack.rows(query, repository_id)
+    key = "bundles/" + bundle
+    assert stack.s3.list_objects_v2(Bucket="docora-contents", Prefix=key).get("KeyCount") == 1
 
     reply = client.http.delete("/api/apps/me", headers=bearer(token))
 

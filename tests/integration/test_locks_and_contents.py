@@ -13,6 +13,7 @@ from moto import mock_aws
 from chalicelib import errors
 from chalicelib.adapters.redis_locks import RedisLocks
 from chalicelib.adapters.s3_contents import S3Contents
+from chalicelib.domain.bundles import BundleSlot, NewContent, StoredContent, StoredObjects
 from tests.fakes import InMemoryContents, InMemoryLocks
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -67,84 +68,149 @@ def test_a_redis_lock_is_released_only_by_its_owner(redis_client):
     assert held and owner == b"new-owner"
 
 
+BIG = 1024 * 1024 + 1  # over what S3Contents bundles (and the fake's 1 KiB)
+
+
 @pytest.fixture(params=["in_memory", "s3"])
-def contents(request):
+def contents(request, tmp_path):
     if request.param == "in_memory":
         yield InMemoryContents()
         return
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket="docora-contents")
-        yield S3Contents(client, "docora-contents", workers=2)
+        yield S3Contents(client, "docora-contents", spool_dir=str(tmp_path / "spool"), workers=2)
+
+
+@pytest.fixture
+def s3(tmp_path):
+    """A bucket, its client, and the list of S3 operations called so far."""
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="docora-contents")
+        sent: list[str] = []
+        client.meta.events.register("before-call.s3", lambda model, **_: sent.append(model.name))
+        yield client, S3Contents(client, "docora-contents", spool_dir=str(tmp_path / "spool")), sent
 
 
 def digest(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def test_contents_are_stored_once_by_sha256_and_read_back(contents):
-    blobs = [(digest(b"one"), b"one"), (digest(b"two"), b"two")]
+def new(content: bytes, path: str) -> NewContent:
+    return NewContent(digest(content), content, path)
 
-    first = contents.put_many(iter(blobs))
-    second = contents.put_many(iter([*blobs, (digest(b"three"), b"three")]))
 
-    assert (first, second) == (2, 1)
-    assert contents.open(digest(b"two")).read() == b"two"
+def stored(content: bytes, placed: dict[str, BundleSlot | None]) -> StoredContent:
+    return StoredContent(digest(content), len(content), placed[digest(content)])
+
+
+def test_small_contents_share_a_bundle_in_path_order_and_big_ones_stand_alone(contents):
+    big = b"b" * BIG
+    placed = contents.put_many(
+        iter([new(b"two", "docs/b.md"), new(big, "big.bin"), new(b"", "empty"), new(b"one", "docs/a.md")])
+    )
+
+    slots = [placed[digest(content)] for content in (b"", b"one", b"two")]
+    assert placed[digest(big)] is None
+    assert len({slot.bundle for slot in slots}) == 1
+    assert [slot.offset for slot in slots] == [6, 0, 3]  # docs/a.md, docs/b.md, then empty
+    for content in (b"one", b"two", b"", big):
+        assert contents.open(stored(content, placed)).read() == content
+    with contents.read_each(stored(content, placed) for content in (b"one", big, b"two", b"", b"one")) as read:
+        assert list(read) == [b"one", big, b"two", b"", b"one"]
     contents.ping()
 
 
 def test_missing_content_is_not_found(contents):
+    placed = contents.put_many(iter([new(b"kept", "a")]))
+    elsewhere = BundleSlot(digest(b"no such bundle"), 0)
+
     with pytest.raises(errors.NotFound):
-        contents.open(digest(b"never stored"))
+        contents.open(StoredContent(digest(b"never stored"), 12, None))
+    with pytest.raises(errors.NotFound):
+        contents.open(StoredContent(digest(b"kept"), 4, elsewhere))
+    assert contents.open(stored(b"kept", placed)).read() == b"kept"
 
 
 def test_contents_are_read_ahead_in_order_up_to_the_first_missing_one(contents):
-    stored = [f"file {index}".encode() for index in range(9)]
-    contents.put_many((digest(content), content) for content in stored)
-    wanted = [digest(content) for content in stored] + [digest(b"never stored"), digest(stored[0])]
+    files = [f"file {index}".encode() for index in range(9)]
+    placed = contents.put_many(new(content, f"f{index}") for index, content in enumerate(files))
+    wanted = [stored(content, placed) for content in files]
+    wanted += [StoredContent(digest(b"never stored"), 12, None), stored(files[0], placed)]
 
     with contents.read_each(wanted) as read:
-        got = [next(read) for _ in stored]
+        got = [next(read) for _ in files]
         with pytest.raises(errors.NotFound):
             next(read)
 
-    assert got == stored
+    assert got == files
 
 
-def test_many_contents_stream_through_a_bounded_pool():
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket="docora-contents")
-        store = S3Contents(client, "docora-contents", workers=4)
-        produced = []
+def test_deleted_objects_are_gone(contents):
+    big = b"b" * BIG
+    placed = contents.put_many(iter([new(b"small", "a"), new(big, "b")]))
 
-        def blobs():
-            for index in range(50):
-                content = f"file {index}".encode()
-                produced.append(index)
-                yield digest(content), content
+    contents.delete_many(StoredObjects([digest(big)], [placed[digest(b"small")].bundle]))
 
-        assert store.put_many(blobs()) == 50
-        assert len(client.list_objects_v2(Bucket="docora-contents")["Contents"]) == 50
+    for content in (b"small", big):
+        with pytest.raises(errors.NotFound):
+            contents.open(stored(content, placed))
 
 
-@pytest.mark.parametrize(
-    ("size", "requests"), [(1024, ["PutObject", "PutObject"]), (300 * 1024, ["HeadObject", "PutObject", "HeadObject"])]
-)
-def test_content_already_stored_is_not_uploaded_again(size, requests):
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket="docora-contents")
-        sent = []
-        client.meta.events.register("before-call.s3", lambda model, **_: sent.append(model.name))
-        store = S3Contents(client, "docora-contents")
-        content = b"x" * size
+def test_neighbours_in_a_bundle_are_read_with_one_ranged_get(s3):
+    client, store, sent = s3
+    files = [f"page {index}\n".encode() * (index + 1) for index in range(200)]
+    placed = store.put_many(new(content, f"docs/{index:03d}.md") for index, content in enumerate(files))
+    del sent[:]
 
-        uploads = [store.put_many(iter([(digest(content), content)])) for _ in range(2)]
+    # An app that lacks every other file still gets them from one read: the gaps are cheaper than round trips.
+    with store.read_each(stored(content, placed) for content in files[::2]) as read:
+        got = list(read)
 
-        # Small contents go up as a conditional PUT that S3 refuses when the key exists; big ones are asked about.
-        assert uploads == [1, 0]
-        assert sent == requests
+    assert got == files[::2]
+    assert sent == ["GetObject"]
+    assert [key["Key"].split("/")[0] for key in client.list_objects_v2(Bucket="docora-contents")["Contents"]] == [
+        "bundles"
+    ]
+
+
+def test_a_content_that_does_not_match_its_sha256_is_not_sent(s3):
+    _, store, _ = s3
+    placed = store.put_many(iter([new(b"first", "a"), new(b"second", "b")]))
+    shifted = BundleSlot(placed[digest(b"second")].bundle, 1)  # a wrong offset: the wrong bytes
+
+    with store.read_each([stored(b"first", placed), StoredContent(digest(b"second"), 6, shifted)]) as read:
+        assert next(read) == b"first"
+        with pytest.raises(errors.NotFound):
+            next(read)
+
+
+def test_many_contents_go_up_in_few_requests(s3):
+    client, store, sent = s3
+    big = [bytes([index]) * BIG for index in range(3)]
+    small = [f"file {index}".encode() for index in range(500)]
+
+    store.put_many(new(content, f"f{index}") for index, content in enumerate([*small, *big]))
+
+    assert sorted(sent) == ["HeadObject"] * 3 + ["PutObject"] * 4  # the big ones asked about first, one bundle
+    assert client.list_objects_v2(Bucket="docora-contents")["KeyCount"] == 4
+
+
+@pytest.mark.parametrize(("size", "requests"), [(1024, ["PutObject"]), (BIG, ["HeadObject", "PutObject"])])
+def test_content_already_stored_is_not_uploaded_again(s3, size, requests):
+    client, store, sent = s3
+    content = b"x" * size
+
+    first = store.put_many(iter([new(content, "a")]))
+    del sent[:]
+    again = store.put_many(iter([new(content, "a")]))
+
+    # A bundle (or a small content) goes up as a conditional PUT that S3 refuses when the key exists; a big
+    # content is asked about first.
+    assert again == first
+    assert sent == requests[:1]
+    assert client.list_objects_v2(Bucket="docora-contents")["KeyCount"] == 1
 
 
 def test_a_missing_bucket_is_unavailable():
@@ -152,6 +218,6 @@ def test_a_missing_bucket_is_unavailable():
         store = S3Contents(boto3.client("s3", region_name="us-east-1"), "no-such-bucket")
 
         with pytest.raises(errors.Unavailable):
-            store.put_many(iter([(digest(b"x"), b"x")]))
+            store.put_many(iter([new(b"x", "x")]))
         with pytest.raises(errors.Unavailable):
             store.ping()

@@ -35,8 +35,12 @@ def test_a_first_scan_snapshots_every_file_stores_contents_and_fans_out(stack):
         "src/app.py": (sha(b"print('hi')\n"), 12, False),
         "logo.png": (sha(b"\x89PNG\x00\x01"), 6, True),
     }
-    stored = stack.s3.get_object(Bucket="docora-contents", Key="sha256/" + sha(b"# hi\n"))["Body"].read()
-    assert stored == b"# hi\n"
+    # Small contents go up together, in one bundle, in path order.
+    slots = stack.rows('SELECT path, bundle, bundle_offset, size FROM snapshot_files ORDER BY path COLLATE "C"')
+    assert len({bytes(bundle) for _, bundle, _, _ in slots}) == 1
+    bundle = stack.s3.get_object(Bucket="docora-contents", Key="bundles/" + bytes(slots[0][1]).hex())["Body"].read()
+    assert bundle == b"# hi\n" + b"\x89PNG\x00\x01" + b"print('hi')\n"
+    assert [offset for _, _, offset, _ in slots] == [0, 5, 11]
     assert len(stack.deliveries_requested()) == 2
 
 
