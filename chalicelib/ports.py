@@ -208,11 +208,16 @@ class Store(Protocol):
 
     def acknowledge(self, app_id: str, repository_id: str, change: Change, attempt: Attempt) -> None:
         """Log `attempt`, which delivered `change`, and write its ledger row (remove it for a delete), as one unit of
-        work of its own; NotFound when the watch is gone meanwhile.
+        work of its own, sent at once; its answer is read by the next `acknowledge`, `settle` or `transaction`, which
+        first raise NotFound when that earlier acknowledgement found the watch gone.
 
         Not durable when it returns: a crash of the database (not of the caller) within a fraction of a second may
         undo it; the database's next flush of its log, or any durable commit after it, makes it durable.
         """
+        ...
+
+    def settle(self) -> None:
+        """Read the answer to the last acknowledgement, if it is still unread: NotFound when the watch was gone."""
         ...
 
     def ping(self) -> None:

@@ -420,6 +420,7 @@ class InMemoryStore:
     def __init__(self) -> None:
         self.tables = _Tables()
         self.pings_fail = False
+        self._unread_refusal: errors.NotFound | None = None
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -440,13 +441,22 @@ class InMemoryStore:
             raise
 
     def acknowledge(self, app_id: str, repository_id: str, change: Change, attempt: Attempt) -> None:
-        with self.transaction() as tx:
-            tx.deliveries.log_attempt(app_id, repository_id, attempt)  # NotFound when the watch is gone
-            ledger = self.tables.ledger.setdefault((app_id, repository_id), {})
-            if change.event == "delete":
-                ledger.pop(change.path, None)
-            else:
-                ledger[change.path] = change.sha256
+        self.settle()
+        try:
+            with self.transaction() as tx:
+                tx.deliveries.log_attempt(app_id, repository_id, attempt)  # NotFound when the watch is gone
+                ledger = self.tables.ledger.setdefault((app_id, repository_id), {})
+                if change.event == "delete":
+                    ledger.pop(change.path, None)
+                else:
+                    ledger[change.path] = change.sha256
+        except errors.NotFound as refusal:
+            self._unread_refusal = refusal  # told with the next call, as the real answer is read then
+
+    def settle(self) -> None:
+        refusal, self._unread_refusal = self._unread_refusal, None
+        if refusal is not None:
+            raise refusal
 
     def ping(self) -> None:
         if self.pings_fail:

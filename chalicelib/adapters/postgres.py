@@ -25,9 +25,11 @@ class PostgresStore:
     def __init__(self, url: str) -> None:
         self._url = url
         self._connection: psycopg.Connection | None = None
+        self._unanswered = False  # an acknowledgement is sent and its answer not read yet
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
+        self.settle()
         connection = self._connect()
         with _translated(), connection.transaction():
             yield Transaction(
@@ -41,11 +43,21 @@ class PostgresStore:
             )
 
     def acknowledge(self, app_id: str, repository_id: str, change: Change, attempt: Attempt) -> None:
+        self.settle()
         connection = self._connect()
         with _translated():
-            PostgresDeliveries(connection).acknowledge(app_id, repository_id, change, attempt)
+            PostgresDeliveries(connection).send_acknowledgement(app_id, repository_id, change, attempt)
+        self._unanswered = True
+
+    def settle(self) -> None:
+        if not self._unanswered:
+            return
+        self._unanswered = False
+        with _translated():
+            PostgresDeliveries(self._connect()).read_acknowledgement()
 
     def ping(self) -> None:
+        self.settle()
         with _translated():
             self._connect().execute("SELECT 1")
 

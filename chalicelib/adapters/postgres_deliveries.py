@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import psycopg
+from psycopg import generators, pq
 from psycopg.rows import class_row
 
 from chalicelib import errors
@@ -104,17 +105,27 @@ class PostgresDeliveries:
             for event, path, sha, previous, size, is_binary, bundle, offset in rows
         ]
 
-    def acknowledge(self, app_id: str, repository_id: str, change: Change, attempt: Attempt) -> None:
-        """Log the attempt and write (or, for a delete, remove) the ledger row, as a transaction of its own: call it
-        outside any. NotFound when the watch is gone meanwhile.
+    def send_acknowledgement(self, app_id: str, repository_id: str, change: Change, attempt: Attempt) -> None:
+        """Send the statements that log the attempt and write (or, for a delete, remove) the ledger row, as a
+        transaction of their own, and return without waiting for their answer: read it with `read_acknowledgement`
+        before anything else uses the connection. Call it outside any transaction.
         """
         query = _LOG_AND_FORGET if change.event == "delete" else _LOG_AND_ACKNOWLEDGE
         params = _attempt_params(app_id, repository_id, attempt) | {"sha256": change.sha256}
-        try:
-            # Parameters bound on the client: only a simple query may hold two statements.
-            psycopg.ClientCursor(self._connection).execute(query, params)
-        except psycopg.errors.ForeignKeyViolation as error:
-            raise errors.NotFound("the watch no longer exists") from error
+        # Parameters bound on the client: only a simple query may hold two statements.
+        text = psycopg.ClientCursor(self._connection).mogrify(query, params)
+        pgconn = self._connection.pgconn
+        pgconn.send_query(text.encode(self._connection.info.encoding))
+        self._connection.wait(generators.send(pgconn))
+
+    def read_acknowledgement(self) -> None:
+        """The answer to `send_acknowledgement`: NotFound when the watch was gone."""
+        for result in self._connection.wait(generators.fetch_many(self._connection.pgconn)):
+            if result.status == pq.ExecStatus.FATAL_ERROR:
+                error = psycopg.errors.error_from_result(result, encoding=self._connection.info.encoding)
+                if isinstance(error, psycopg.errors.ForeignKeyViolation):
+                    raise errors.NotFound("the watch no longer exists") from error
+                raise error
 
     def forget_all(self, app_id: str, repository_id: str) -> None:
         self._connection.execute(_FORGET_ALL, {"app_id": app_id, "repository_id": repository_id})

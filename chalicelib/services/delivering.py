@@ -108,9 +108,41 @@ def _reconcile(
     return _send_all(job, pending, time_left_ms=time_left_ms, random=random)
 
 
+@dataclass(frozen=True)
+class _Stop:
+    """Why the sending loop stopped, and what the job must record for it."""
+
+    outcome: str  # continued, paced, missing, refused, synced
+    sent: int
+    change: Change | None = None
+    answer: tuple[WebhookResult, Attempt] | None = None  # refused: the receiver's last answer
+
+
 def _send_all(
     job: _Job, pending: list[Change], *, time_left_ms: Callable[[], int], random: Callable[[], float]
 ) -> Delivered:
+    deps, app_id, repository_id = job.deps, job.app.id, job.repository.id
+    try:
+        stop = _send_until_stopped(job, pending, time_left_ms=time_left_ms)
+        deps.store.settle()  # the answer to the last acknowledgement, before anything else is written
+    except errors.NotFound:
+        return Delivered("gone")  # unwatched or deleted mid-job: nothing more goes out
+    if stop.outcome == "missing" and stop.change is not None:
+        _content_missing(job, stop.change)
+        return Delivered("waiting", stop.sent)
+    if stop.outcome == "refused" and stop.answer is not None:
+        result, attempt = stop.answer
+        _log(job, attempt)
+        return _after_failure(job, retry_schedule.outcome(result.status_code), result, random=random, sent=stop.sent)
+    if stop.outcome == "synced":
+        with deps.store.transaction() as tx:
+            tx.watches.finish_sync(app_id, repository_id, commit=job.commit, at=job.clock())
+            tx.deliveries.trim_attempts(app_id, repository_id, keep=ATTEMPTS_KEPT_PER_WATCH)
+    return Delivered(stop.outcome, stop.sent)
+
+
+def _send_until_stopped(job: _Job, pending: list[Change], *, time_left_ms: Callable[[], int]) -> _Stop:
+    """POST each change in turn and acknowledge each delivered one; NotFound when the watch went away meanwhile."""
     deps, app_id, repository_id = job.deps, job.app.id, job.repository.id
     tokens = 0
     read_ahead = [_stored(change) for change in pending if _reads_ahead(job, change)]
@@ -118,7 +150,7 @@ def _send_all(
         for sent, change in enumerate(pending):
             if time_left_ms() < _MARGIN_MS:
                 deps.delivery_queue.request_delivery(app_id, repository_id)
-                return Delivered("continued", sent)
+                return _Stop("continued", sent)
             if tokens == 0:
                 block = min(_TOKENS_PER_TAKE, len(pending) - sent)
                 tokens, wait = deps.rate_limiter.acquire_many(
@@ -126,29 +158,22 @@ def _send_all(
                 )
                 if wait is not None:
                     deps.delivery_queue.request_delivery(app_id, repository_id, delay_seconds=wait)
-                    return Delivered("paced", sent)
+                    return _Stop("paced", sent)
             tokens -= 1
-            answered = _send_change(job, change, contents)
-            if answered is None:
-                return Delivered("waiting", sent)
-            result, attempt = answered
-            outcome = retry_schedule.outcome(result.status_code)
-            if outcome != retry_schedule.DELIVERED:
-                _log(job, attempt)
-                return _after_failure(job, outcome, result, random=random, sent=sent)
-            try:
-                # Not durable, which spares a disk sync per file (on loopback, half as long as the POST). It still
-                # commits before the next POST, so a job killed at any point re-sends at most the change in flight,
-                # as before. Only a crash of the database itself may undo the acknowledgements of its last fraction
-                # of a second (before its WAL writer or any durable commit flushed them); those files then go out
-                # again under the same X-Docora-Delivery, which at-least-once delivery allows (PROTOCOL 1.5).
-                deps.store.acknowledge(app_id, repository_id, change, attempt)
-            except errors.NotFound:
-                return Delivered("gone", sent)  # unwatched or deleted mid-job: nothing more goes out
-    with deps.store.transaction() as tx:
-        tx.watches.finish_sync(app_id, repository_id, commit=job.commit, at=job.clock())
-        tx.deliveries.trim_attempts(app_id, repository_id, keep=ATTEMPTS_KEPT_PER_WATCH)
-    return Delivered("synced", len(pending))
+            answer = _send_change(job, change, contents)
+            if answer is None:
+                return _Stop("missing", sent, change)
+            if retry_schedule.outcome(answer[0].status_code) != retry_schedule.DELIVERED:
+                return _Stop("refused", sent, change, answer)
+            # Sent at once, its answer read only after the next POST: the database writes the row while the next
+            # file goes out. A job killed at any point thus re-sends at most the change in flight, as its row is
+            # on its way before the next POST starts; but a watch deleted meanwhile may get one file more.
+            # Not durable either, which spares a disk sync per file: only a crash of the database itself may undo
+            # the acknowledgements of its last fraction of a second (before its WAL writer or any durable commit
+            # flushed them); those files then go out again under the same X-Docora-Delivery, which at-least-once
+            # delivery allows (PROTOCOL 1.5).
+            deps.store.acknowledge(app_id, repository_id, change, answer[1])
+    return _Stop("synced", len(pending))
 
 
 def _reads_ahead(job: _Job, change: Change) -> bool:
@@ -175,7 +200,6 @@ def _send_change(job: _Job, change: Change, contents: Iterator[bytes]) -> tuple[
     try:
         content = next(contents) if _reads_ahead(job, change) else job.deps.contents.open(_stored(change))
     except errors.NotFound:
-        _content_missing(job, change)
         return None
     if isinstance(content, bytes):
         return _post(job, change, delivery_id, [(delivery_id, _whole_body(job, change, content))])

@@ -196,7 +196,7 @@ def test_a_crash_between_the_post_and_the_ledger_write_resends_once_with_the_sam
     from chalicelib.adapters.postgres_deliveries import PostgresDeliveries
 
     _, repository_id, app_id = watched(stack, receiver, {"a.md": b"a", "b.md": b"b"})
-    original = PostgresDeliveries.acknowledge
+    original = PostgresDeliveries.send_acknowledgement
     calls = []
 
     def crash_on_second(self, *args, **kwargs):
@@ -205,10 +205,10 @@ def test_a_crash_between_the_post_and_the_ledger_write_resends_once_with_the_sam
             raise SystemExit("the Lambda was killed")
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(PostgresDeliveries, "acknowledge", crash_on_second)
+    monkeypatch.setattr(PostgresDeliveries, "send_acknowledgement", crash_on_second)
     with pytest.raises(SystemExit):
         stack.deliver(app_id, repository_id)
-    monkeypatch.setattr(PostgresDeliveries, "acknowledge", original)
+    monkeypatch.setattr(PostgresDeliveries, "send_acknowledgement", original)
 
     stack.deliver(app_id, repository_id)
 
@@ -218,7 +218,7 @@ def test_a_crash_between_the_post_and_the_ledger_write_resends_once_with_the_sam
     assert ids[1] == ids[2]
 
 
-def test_an_app_that_unwatches_mid_job_receives_nothing_more(stack, receiver):
+def test_an_app_that_unwatches_mid_job_receives_at_most_the_file_already_on_its_way(stack, receiver):
     _, repository_id, app_id = watched(stack, receiver, {"a.md": b"a", "b.md": b"b", "c.md": b"c"})
 
     def unwatch_after_first(*_):
@@ -235,8 +235,10 @@ def test_an_app_that_unwatches_mid_job_receives_nothing_more(stack, receiver):
     receiver._record = record_and_unwatch
     result = stack.deliver(app_id, repository_id)
 
+    # The job learns that a.md's acknowledgement found no watch while b.md goes out (acknowledgements are answered
+    # one file late, see delivering._send_until_stopped); c.md never does.
     assert result.outcome == "gone"
-    assert len(receiver.requests) == 1
+    assert [json.loads(r.body)["file"]["path"] for r in receiver.requests] == ["a.md", "b.md"]
     assert stack.rows("SELECT count(*) FROM delivered_files") == [(0,)]
 
 
@@ -336,6 +338,8 @@ def test_acknowledging_for_a_watch_that_is_gone_is_not_found_and_logs_nothing(st
     change = Change(event, "a", b"0" * 32, None, 1, False)
     attempt = Attempt(None, "a", event, "d" * 64, 1, 200, None, 5, T0)
 
+    stack.deps.store.acknowledge("app_" + "0" * 24, "repo_" + "0" * 24, change, attempt)  # the answer comes later
     with pytest.raises(errors.NotFound):
-        stack.deps.store.acknowledge("app_" + "0" * 24, "repo_" + "0" * 24, change, attempt)
+        stack.deps.store.settle()
+    stack.deps.store.settle()  # told once
     assert stack.rows("SELECT count(*) FROM delivery_attempts") == [(0,)]

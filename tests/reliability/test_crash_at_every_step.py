@@ -46,8 +46,19 @@ STEPS = [
     pytest.param(crash(SqsDeliveryQueue, "request_delivery", call=2), 0, 0, id="mid fan-out"),
     pytest.param(crash(RedisLocks, "asked_again_since"), 0, 0, id="after the fan-out, before the message is deleted"),
     pytest.param(crash(RedisRateLimiter, "acquire_many"), 0, 0, id="after the sync started, before the first POST"),
-    pytest.param(crash(PostgresDeliveries, "acknowledge"), 0, 1, id="after a delete's POST, before its ledger write"),
-    pytest.param(crash(PostgresDeliveries, "acknowledge", call=3), 0, 1, id="after a POST, before its ledger write"),
+    pytest.param(
+        crash(PostgresDeliveries, "send_acknowledgement"), 0, 1, id="after a delete's POST, before its ledger write"
+    ),
+    pytest.param(
+        crash(PostgresDeliveries, "send_acknowledgement", call=3), 0, 1, id="after a POST, before its ledger write"
+    ),
+    # The ledger write sent before it still lands: only the file just POSTed goes out again.
+    pytest.param(
+        crash(PostgresDeliveries, "read_acknowledgement", call=2),
+        0,
+        1,
+        id="after a POST, before the answer to the previous ledger write",
+    ),
     pytest.param(crash(WebhookSender, "send", call=5, after=True), 0, 1, id="mid-chunk"),
     pytest.param(crash(PostgresWatches, "finish_sync"), 0, 0, id="after the last ledger write, before synced"),
 ]
@@ -93,7 +104,7 @@ def test_a_redelivery_that_finds_the_dead_jobs_lock_still_held_is_left_to_the_sw
     watched = synced(stack, consumers, [receiver], FIRST)
     watched.repo.commit(next_change(watched.repo))
     consumers.request_scan(watched.repository_id)
-    crash_on(monkeypatch, PostgresDeliveries, "acknowledge", call=2)
+    crash_on(monkeypatch, PostgresDeliveries, "send_acknowledgement", call=2)
     consumers.run_once()
     (app_id,) = watched.app_ids
     # Killed for real, the job would have left its lock to expire by itself.

@@ -87,7 +87,9 @@ def test_postgres_killed_mid_copy_leaves_no_half_snapshot(changed, monkeypatch):
     converged(stack, receiver, watched)
 
 
-def test_postgres_killed_between_a_post_and_its_ledger_write_resends_that_change_once(changed, monkeypatch):
+def test_postgres_killed_between_a_post_and_its_ledger_write_resends_at_most_the_last_two_changes_once(
+    changed, monkeypatch
+):
     stack, _, consumers, receiver, watched = changed
     on_call(monkeypatch, WebhookSender, "send", lambda: terminate_backends(stack.database_url), call=2, after=True)
 
@@ -95,7 +97,9 @@ def test_postgres_killed_between_a_post_and_its_ledger_write_resends_that_change
 
     assert consumers.failures == ["deliver: Unavailable: the database is not available"]
     converged(stack, receiver, watched)
-    assert list(resent(receiver, watched.app_ids[0]).values()) == [2]
+    # The change just POSTed, and the one before it when the database died before running its ledger write (sent,
+    # not yet answered: see delivering._send_until_stopped).
+    assert list(resent(receiver, watched.app_ids[0]).values()) in ([2], [2, 2])
 
 
 def test_redis_restarted_mid_delivery_loses_the_lock_and_both_jobs_still_end_right(changed):
