@@ -208,8 +208,9 @@ class Store(Protocol):
 
     def acknowledge(self, app_id: str, repository_id: str, change: Change, attempt: Attempt) -> None:
         """Log `attempt`, which delivered `change`, and write its ledger row (remove it for a delete), as one unit of
-        work of its own, sent at once; its answer is read by the next `acknowledge`, `settle` or `transaction`, which
-        first raise NotFound when that earlier acknowledgement found the watch gone.
+        work of its own, sent at once; its answer is read by the next `acknowledge` or `settle`, which first raise
+        NotFound when that earlier acknowledgement found the watch gone (`transaction` reads an answer left unread
+        too, and ignores a NotFound: the job that sent it stopped on an error).
 
         Not durable when it returns: a crash of the database (not of the caller) within a fraction of a second may
         undo it; the database's next flush of its log, or any durable commit after it, makes it durable.

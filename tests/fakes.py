@@ -424,6 +424,7 @@ class InMemoryStore:
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
+        self._unread_refusal = None  # as Store.transaction: an answer left unread belongs to a job that is over
         saved = copy.deepcopy(self.tables)
         try:
             yield Transaction(

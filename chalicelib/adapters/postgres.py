@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import psycopg
 
@@ -29,7 +29,8 @@ class PostgresStore:
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
-        self.settle()
+        with suppress(errors.NotFound):
+            self.settle()  # an answer left unread by a job that stopped on an error: that job is over
         connection = self._connect()
         with _translated(), connection.transaction():
             yield Transaction(

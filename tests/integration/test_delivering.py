@@ -343,3 +343,17 @@ def test_acknowledging_for_a_watch_that_is_gone_is_not_found_and_logs_nothing(st
         stack.deps.store.settle()
     stack.deps.store.settle()  # told once
     assert stack.rows("SELECT count(*) FROM delivery_attempts") == [(0,)]
+
+
+def test_an_answer_left_unread_by_a_job_that_stopped_on_an_error_does_not_fail_the_next_one(stack):
+    from chalicelib.domain.deliveries import Attempt, Change
+
+    change = Change("create", "a", b"0" * 32, None, 1, False)
+    attempt = Attempt(None, "a", "create", "d" * 64, 1, 200, None, 5, T0)
+    stack.deps.store.acknowledge("app_" + "0" * 24, "repo_" + "0" * 24, change, attempt)  # then the job died
+
+    with stack.deps.store.transaction() as tx:
+        commit = tx.snapshots.commit("repo_" + "0" * 24)
+    stack.deps.store.settle()
+
+    assert commit is None
