@@ -2,17 +2,18 @@
 
 Baseline: one `requests.Session` POSTing the same bodies, built and signed beforehand, to the same receiver, one
 after another. Docora: `delivering.deliver_watch` over the real stack (Postgres, Redis; S3 and SQS in processes of
-their own, see below) sending the snapshot of a watch whose ledger is empty. It reads the contents from S3 a few
-files ahead on a small thread pool, takes rate-limit tokens from Redis in blocks, builds and signs each payload,
-POSTs it (with urllib3), and logs the attempt and writes the ledger row in one Postgres round trip before the next
-POST. DELIVERY_RATE_LIMIT_PER_MINUTE is set to 10^9 so the limiter never paces the run (the default would).
+their own, see below) sending the snapshot of a watch whose ledger is empty. Its contents were stored by
+S3Contents.put_many, as a scan stores them: the small ones in bundles, in path order. The job reads them with a few
+ranged GETs on a small thread pool, takes rate-limit tokens from Redis in blocks, builds and signs each payload,
+POSTs it (with urllib3), and sends the statements that log the attempt and write the ledger row before the next
+POST, reading their answer after it. DELIVERY_RATE_LIMIT_PER_MINUTE is set to 10^9 so the limiter never paces the
+run (the default would). The ledger rows are counted after each run.
 
-S3 is bench/bare_s3.py, a loopback server whose side of a GetObject costs next to nothing (moto's server does much
-more work per GET and would bound the run at moto's speed); SQS is moto's server. Docora runs twice:
-with its contents in that S3, and with them in memory, which shows what reading each content from S3 costs it
-(botocore's own work per GET, in Docora's process). Then 50 binary files of 5 MB each go out chunked (default
-threshold 1 MiB, slices of 524,288 base64 characters): throughput and the peak RSS of the delivering process (a
-child process; its peak is reset with /proc/self/clear_refs before each run).
+S3 is bench/bare_s3.py, a loopback server whose side of a request costs next to nothing (moto's server does much
+more work per request and would bound the run at moto's speed); SQS is moto's server. Docora runs twice: with its
+contents in that S3, and with them in memory, which shows what reading them from S3 costs it. Then 50 binary files
+of 5 MB each go out chunked (default threshold 1 MiB, slices of 524,288 base64 characters): throughput and the peak
+RSS of the delivering process (a child process; its peak is reset with /proc/self/clear_refs before each run).
 
 The receiver is a minimal asyncio HTTP/1.1 server in its own process (keep-alive, reads each body, answers 200
 with no body) and serves both sides. Needs Postgres and Redis: BENCH_DATABASE_URL (an admin URL; a scratch database
@@ -124,7 +125,8 @@ def _print(results: dict[str, Any]) -> None:
         verdict = "meets" if rate / baseline >= GOAL else "misses"
         print(f"  {label}          {rate:8,.0f} files/s   {1000 / rate:5.2f} ms/file   ratio {rate / baseline:4.0%} "
               f"({verdict} the {GOAL:.0%} goal)   [{run['text_outcome']}, "
-              f"{run['received_text']:,} POSTs received]")  # fmt: skip
+              f"{run['received_text']:,} POSTs received, {run['ledger_text']:,} ledger rows, "
+              f"{run['gets_text']:,} S3 GETs]")  # fmt: skip
     run = results["s3"]
     megabytes = BINARY_FILES * BINARY_BYTES / 1e6
     print(f"{BINARY_FILES} binary files of {BINARY_BYTES / 1e6:g} MB, chunked (default threshold and slice size)")
@@ -204,8 +206,13 @@ def _deliver(url: str, receiver_url: str, seeded: Seeded, source: str, profile: 
     for queue in (settings.scan_queue_name, settings.delivery_queue_name):
         sqs.create_queue(QueueName=queue)
     deps = wiring.build(settings)
+    gets: list[str] = []  # S3 GETs of the text files' run
     if source == "memory":
         deps = dataclasses.replace(deps, contents=_MemoryContents(dict(_stored(_text_files()))))
+    else:
+        s3 = boto3.client("s3")
+        s3.meta.events.register("before-call.s3.GetObject", lambda **_: gets.append("GetObject"))
+        deps = dataclasses.replace(deps, contents=S3Contents(s3, settings.content_bucket))
 
     def deliver(repository_id: str) -> tuple[str, float, float, float]:
         _settle_memory()
@@ -233,6 +240,8 @@ def _deliver(url: str, receiver_url: str, seeded: Seeded, source: str, profile: 
     outcome = deliver(seeded.text_repository)
     result["text_outcome"], result["text_seconds"], result["text_base_mb"], result["text_peak_mb"] = outcome
     result["received_text"] = _receiver_stats(receiver_url)["requests"] - counted
+    result["ledger_text"] = _ledger_rows(url, seeded.text_repository)
+    result["gets_text"] = len(gets)
     if source == "s3":
         counted = _receiver_stats(receiver_url)["requests"]
         outcome = deliver(seeded.binary_repository)
@@ -372,6 +381,13 @@ def _receive(pipe: Any) -> None:
         return b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
 
     loopback.serve(pipe, respond)
+
+
+def _ledger_rows(url: str, repository_id: str) -> int:
+    """Rows the delivery acknowledged into the ledger: every file sent should have one."""
+    with psycopg.connect(url) as connection:
+        query = "SELECT count(*) FROM delivered_files WHERE repository_id = %s"
+        return connection.execute(query, (repository_id,)).fetchone()[0]
 
 
 def _receiver_stats(receiver_url: str) -> dict[str, int]:
