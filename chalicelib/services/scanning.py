@@ -6,7 +6,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import ParamSpec, TypeVar
 
@@ -122,7 +122,9 @@ def _scan(
         blobs = deps.git.read_blobs(url, token, cache_dir, unknown)
         placed = deps.contents.put_many(_learn_facts(blobs, facts, snapshots.first_paths(selection), deps=deps))
         for blob_id in unknown:
-            facts[blob_id] = replace(facts[blob_id], slot=placed.get(facts[blob_id].sha256.hex()))
+            learnt = facts[blob_id]
+            if (slot := placed.get(learnt.sha256.hex())) is not None:
+                facts[blob_id] = BlobFacts(learnt.sha256, learnt.size, learnt.is_binary, slot)
     files, skipped = snapshots.build_snapshot(selection, facts, max_file_bytes=deps.settings.max_file_bytes)
     delta = snapshots.snapshot_delta(previous, files, skipped, scope=scope)
     with deps.store.transaction() as tx:
