@@ -112,7 +112,9 @@ class PostgresDeliveries:
         """
         query = _LOG_AND_FORGET if change.event == "delete" else _LOG_AND_ACKNOWLEDGE
         params = _attempt_params(app_id, repository_id, attempt) | {"sha256": change.sha256}
-        # Parameters bound on the client: only a simple query may hold two statements.
+        # Parameters bound on the client: only a simple query may hold two statements. Sent with the generators
+        # Connection.execute itself runs: psycopg's pipeline mode would hold the statements in one transaction until
+        # a sync, which waits for the answer.
         text = psycopg.ClientCursor(self._connection).mogrify(query, params)
         pgconn = self._connection.pgconn
         pgconn.send_query(text.encode(self._connection.info.encoding))
