@@ -24,6 +24,7 @@ from chalicelib.domain.bundles import BundleSlot, NewContent, Read, StoredConten
 
 _CONTENT_PREFIX = "sha256/"
 _BUNDLE_PREFIX = "bundles/"
+KEY_PREFIXES = (_CONTENT_PREFIX, _BUNDLE_PREFIX)  # every key this adapter reads or writes: what IAM must grant
 # Contents up to this size are bundled; bigger ones are objects of their own, which a delivery streams.
 _BUNDLED_MAX_BYTES = 1024 * 1024
 _BUNDLE_BYTES = 8 * 1024 * 1024

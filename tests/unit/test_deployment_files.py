@@ -62,6 +62,16 @@ def test_the_template_names_the_queues_and_bucket_that_config_and_policy_name(pr
         assert f':{variables[variable]}"' in policy or f":::{variables[variable]}" in policy
 
 
+def test_the_policy_lets_the_functions_read_write_and_delete_every_key_the_contents_use(prod):
+    from chalicelib.adapters.s3_contents import KEY_PREFIXES
+
+    bucket = prod["environment_variables"]["CONTENT_BUCKET"]
+    (objects,) = [s for s in load("policy-prod.json")["Statement"] if s.get("Sid") == "ReadAndWriteContents"]
+
+    assert sorted(objects["Action"]) == ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+    assert sorted(objects["Resource"]) == sorted(f"arn:aws:s3:::{bucket}/{prefix}*" for prefix in KEY_PREFIXES)
+
+
 def test_each_queue_stays_hidden_at_least_as_long_as_its_consumer_may_run(prod, template):
     functions = prod["lambda_functions"]
     consumers = {"ScanVisibilityTimeout": "scan_repositories", "DeliveryVisibilityTimeout": "deliver_changes"}
