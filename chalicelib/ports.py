@@ -206,19 +206,22 @@ class Transaction:
 class Store(Protocol):
     def transaction(self) -> AbstractContextManager[Transaction]: ...
 
-    def acknowledge(self, app_id: str, repository_id: str, change: Change, attempt: Attempt) -> None:
+    def acknowledge(self, app_id: str, repository_id: str, change: Change, attempt: Attempt) -> bool:
         """Log `attempt`, which delivered `change`, and write its ledger row (remove it for a delete), as one unit of
-        work of its own, sent at once; its answer is read by the next `acknowledge` or `settle`, which first raise
-        NotFound when that earlier acknowledgement found the watch gone (`transaction` reads an answer left unread
-        too, and ignores a NotFound: the job that sent it stopped on an error).
+        work of its own, sent at once. Its answer is read by the next `acknowledge` or `settle`, which return it:
+        whether the app's deliveries were still active (not paused) then; or raise NotFound when that earlier
+        acknowledgement found the watch gone. (`transaction` reads an answer left unread too, and ignores it: the
+        job that sent it stopped on an error.)
 
         Not durable when it returns: a crash of the database (not of the caller) within a fraction of a second may
         undo it; the database's next flush of its log, or any durable commit after it, makes it durable.
         """
         ...
 
-    def settle(self) -> None:
-        """Read the answer to the last acknowledgement, if it is still unread: NotFound when the watch was gone."""
+    def settle(self) -> bool:
+        """Read the answer to the last acknowledgement, if it is still unread (True when there is none): whether the
+        app's deliveries were still active; NotFound when the watch was gone.
+        """
         ...
 
     def ping(self) -> None:

@@ -420,11 +420,11 @@ class InMemoryStore:
     def __init__(self) -> None:
         self.tables = _Tables()
         self.pings_fail = False
-        self._unread_refusal: errors.NotFound | None = None
+        self._unread_answer: bool | errors.NotFound = True  # what the last acknowledgement's answer will say
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
-        self._unread_refusal = None  # as Store.transaction: an answer left unread belongs to a job that is over
+        self._unread_answer = True  # as Store.transaction: an answer left unread belongs to a job that is over
         saved = copy.deepcopy(self.tables)
         try:
             yield Transaction(
@@ -441,8 +441,8 @@ class InMemoryStore:
             self.tables.__dict__.update(saved.__dict__)  # roll back, like Postgres would
             raise
 
-    def acknowledge(self, app_id: str, repository_id: str, change: Change, attempt: Attempt) -> None:
-        self.settle()
+    def acknowledge(self, app_id: str, repository_id: str, change: Change, attempt: Attempt) -> bool:
+        active = self.settle()
         try:
             with self.transaction() as tx:
                 tx.deliveries.log_attempt(app_id, repository_id, attempt)  # NotFound when the watch is gone
@@ -451,13 +451,17 @@ class InMemoryStore:
                     ledger.pop(change.path, None)
                 else:
                     ledger[change.path] = change.sha256
+            app = self.tables.apps.get(app_id)
+            self._unread_answer = app is not None and app[0].delivery_state == "active"
         except errors.NotFound as refusal:
-            self._unread_refusal = refusal  # told with the next call, as the real answer is read then
+            self._unread_answer = refusal  # told with the next call, as the real answer is read then
+        return active
 
-    def settle(self) -> None:
-        refusal, self._unread_refusal = self._unread_refusal, None
-        if refusal is not None:
-            raise refusal
+    def settle(self) -> bool:
+        answer, self._unread_answer = self._unread_answer, True
+        if isinstance(answer, errors.NotFound):
+            raise answer
+        return answer
 
     def ping(self) -> None:
         if self.pings_fail:

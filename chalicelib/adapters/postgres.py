@@ -43,19 +43,20 @@ class PostgresStore:
                 admin=PostgresAdmin(connection),
             )
 
-    def acknowledge(self, app_id: str, repository_id: str, change: Change, attempt: Attempt) -> None:
-        self.settle()
+    def acknowledge(self, app_id: str, repository_id: str, change: Change, attempt: Attempt) -> bool:
+        active = self.settle()
         connection = self._connect()
         with _translated():
             PostgresDeliveries(connection).send_acknowledgement(app_id, repository_id, change, attempt)
         self._unanswered = True
+        return active
 
-    def settle(self) -> None:
+    def settle(self) -> bool:
         if not self._unanswered:
-            return
+            return True
         self._unanswered = False
         with _translated():
-            PostgresDeliveries(self._connect()).read_acknowledgement()
+            return PostgresDeliveries(self._connect()).read_acknowledgement()
 
     def ping(self) -> None:
         self.settle()

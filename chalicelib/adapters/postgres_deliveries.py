@@ -56,8 +56,10 @@ _LOG_AND_ACKNOWLEDGE = """
     INSERT INTO delivered_files (app_id, repository_id, path, sha256, delivered_at)
     VALUES (%(app_id)s, %(repository_id)s, %(path)s, %(sha256)s, %(attempted_at)s)
     ON CONFLICT (app_id, repository_id, path)
-    DO UPDATE SET sha256 = EXCLUDED.sha256, delivered_at = EXCLUDED.delivered_at
+    DO UPDATE SET sha256 = EXCLUDED.sha256, delivered_at = EXCLUDED.delivered_at;
 """
+# Both end with _DELIVERY_STATE, so the answer also tells whether an operator has paused the app meanwhile.
+_DELIVERY_STATE = "SELECT delivery_state FROM apps WHERE id = %(app_id)s"
 _LOG_AND_FORGET = """
     SET LOCAL synchronous_commit = off;
     WITH logged AS (
@@ -67,7 +69,7 @@ _LOG_AND_FORGET = """
                 %(error)s, %(duration_ms)s, %(attempted_at)s)
     )
     DELETE FROM delivered_files
-     WHERE app_id = %(app_id)s AND repository_id = %(repository_id)s AND path = %(path)s
+     WHERE app_id = %(app_id)s AND repository_id = %(repository_id)s AND path = %(path)s;
 """
 # The log is for people and the status API: the newest attempts per watch are kept, the rest dropped.
 _TRIM_ATTEMPTS = """
@@ -110,7 +112,7 @@ class PostgresDeliveries:
         transaction of their own, and return without waiting for their answer: read it with `read_acknowledgement`
         before anything else uses the connection. Call it outside any transaction.
         """
-        query = _LOG_AND_FORGET if change.event == "delete" else _LOG_AND_ACKNOWLEDGE
+        query = (_LOG_AND_FORGET if change.event == "delete" else _LOG_AND_ACKNOWLEDGE) + _DELIVERY_STATE
         params = _attempt_params(app_id, repository_id, attempt) | {"sha256": change.sha256}
         # Parameters bound on the client: only a simple query may hold two statements. Sent with the generators
         # Connection.execute itself runs: psycopg's pipeline mode would hold the statements in one transaction until
@@ -120,14 +122,20 @@ class PostgresDeliveries:
         pgconn.send_query(text.encode(self._connection.info.encoding))
         self._connection.wait(generators.send(pgconn))
 
-    def read_acknowledgement(self) -> None:
-        """The answer to `send_acknowledgement`: NotFound when the watch was gone."""
+    def read_acknowledgement(self) -> bool:
+        """The answer to `send_acknowledgement`: whether the app's deliveries were still active then. NotFound when
+        the watch was gone.
+        """
+        active = False
         for result in self._connection.wait(generators.fetch_many(self._connection.pgconn)):
             if result.status == pq.ExecStatus.FATAL_ERROR:
                 error = psycopg.errors.error_from_result(result, encoding=self._connection.info.encoding)
                 if isinstance(error, psycopg.errors.ForeignKeyViolation):
                     raise errors.NotFound("the watch no longer exists") from error
                 raise error
+            if result.status == pq.ExecStatus.TUPLES_OK and result.ntuples == 1:
+                active = result.get_value(0, 0) == b"active"  # the last statement's row: _DELIVERY_STATE
+        return active
 
     def forget_all(self, app_id: str, repository_id: str) -> None:
         self._connection.execute(_FORGET_ALL, {"app_id": app_id, "repository_id": repository_id})

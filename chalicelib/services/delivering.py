@@ -112,7 +112,7 @@ def _reconcile(
 class _Stop:
     """Why the sending loop stopped, and what the job must record for it."""
 
-    outcome: str  # continued, paced, missing, refused, synced
+    outcome: str  # continued, paced, paused, missing, refused, synced
     sent: int
     change: Change | None = None
     answer: tuple[WebhookResult, Attempt] | None = None  # refused: the receiver's last answer
@@ -167,12 +167,14 @@ def _send_until_stopped(job: _Job, pending: list[Change], *, time_left_ms: Calla
                 return _Stop("refused", sent, change, answer)
             # Sent at once, its answer read only after the next POST: the database writes the row while the next
             # file goes out. A job killed at any point thus re-sends at most the change in flight, as its row is
-            # on its way before the next POST starts; but a watch deleted meanwhile may get one file more.
+            # on its way before the next POST starts; but a watch deleted or an app paused meanwhile may get one
+            # file more.
             # Not durable either, which spares a disk sync per file: only a crash of the database itself may undo
             # the acknowledgements of its last fraction of a second (before its WAL writer or any durable commit
             # flushed them); those files then go out again under the same X-Docora-Delivery, which at-least-once
             # delivery allows (PROTOCOL 1.5).
-            deps.store.acknowledge(app_id, repository_id, change, answer[1])
+            if not deps.store.acknowledge(app_id, repository_id, change, answer[1]):
+                return _Stop("paused", sent + 1)  # by an operator meanwhile: seen one file late, like a deletion
     return _Stop("synced", len(pending))
 
 

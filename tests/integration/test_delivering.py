@@ -242,6 +242,28 @@ def test_an_app_that_unwatches_mid_job_receives_at_most_the_file_already_on_its_
     assert stack.rows("SELECT count(*) FROM delivered_files") == [(0,)]
 
 
+def test_an_app_paused_mid_job_gets_at_most_the_file_already_on_its_way_and_the_rest_after_resuming(stack, receiver):
+    _, repository_id, app_id = watched(stack, receiver, {"a.md": b"a", "b.md": b"b", "c.md": b"c"})
+    original_record = receiver._record
+
+    def record_and_pause(received):
+        original_record(received)
+        if len(receiver.requests) == 1:
+            stack.rows("UPDATE apps SET delivery_state = 'paused', paused_reason = 'paused by the operator'")
+
+    receiver._record = record_and_pause
+    paused = stack.deliver(app_id, repository_id)
+    held = stack.rows("SELECT path FROM delivered_files ORDER BY path")
+    stack.rows("UPDATE apps SET delivery_state = 'active', paused_reason = NULL")
+    resumed = stack.deliver(app_id, repository_id)
+
+    # The pause shows in the answer to a.md's ledger write, which the job reads once b.md is out.
+    assert (paused.outcome, paused.sent) == ("paused", 2)
+    assert held == [("a.md",), ("b.md",)]
+    assert resumed.outcome == "synced"
+    assert [json.loads(r.body)["file"]["path"] for r in receiver.requests] == ["a.md", "b.md", "c.md"]
+
+
 def test_a_missing_content_asks_for_a_refreshing_scan_that_restores_it(stack, receiver):
     _, repository_id, app_id = watched(stack, receiver, {"a.md": b"a"})
     for stored in stack.s3.list_objects_v2(Bucket="docora-contents")["Contents"]:  # the bundle that holds it
