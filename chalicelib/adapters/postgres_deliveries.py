@@ -7,7 +7,7 @@ from psycopg import generators, pq
 from psycopg.rows import class_row
 
 from chalicelib import errors
-from chalicelib.domain.bundles import BundleSlot
+from chalicelib.adapters.postgres_snapshots import bundle_slot
 from chalicelib.domain.deliveries import Attempt, Change
 
 # Snapshot minus ledger, in protocol order (deletes, creates, updates; each by path in byte order). A FULL JOIN, so
@@ -45,32 +45,27 @@ _LOG_ATTEMPT = """
 # transaction, since the statements of one simple query run as one implicit transaction. Its commit does not wait
 # for the WAL to reach the disk: see Store.acknowledge for what that costs, and delivering._send_all for why. SET
 # LOCAL, not a session-wide SET: that would outlive this transaction (and pin the connection behind RDS Proxy).
-_LOG_AND_ACKNOWLEDGE = """
-    SET LOCAL synchronous_commit = off;
-    WITH logged AS (
-        INSERT INTO delivery_attempts (app_id, repository_id, path, event, delivery_id, attempt, status_code, error,
-                                       duration_ms, attempted_at)
-        VALUES (%(app_id)s, %(repository_id)s, %(path)s, %(event)s, %(delivery_id)s, %(attempt)s, %(status_code)s,
-                %(error)s, %(duration_ms)s, %(attempted_at)s)
-    )
+# Both end with the app's delivery state, so the answer also tells whether an operator has paused it meanwhile.
+_LOGGED = "SET LOCAL synchronous_commit = off; WITH logged AS (" + _LOG_ATTEMPT + ")"
+_DELIVERY_STATE = "; SELECT delivery_state FROM apps WHERE id = %(app_id)s"
+_LOG_AND_ACKNOWLEDGE = (
+    _LOGGED  # noqa: S608 - module constants joined, no input
+    + """
     INSERT INTO delivered_files (app_id, repository_id, path, sha256, delivered_at)
     VALUES (%(app_id)s, %(repository_id)s, %(path)s, %(sha256)s, %(attempted_at)s)
     ON CONFLICT (app_id, repository_id, path)
-    DO UPDATE SET sha256 = EXCLUDED.sha256, delivered_at = EXCLUDED.delivered_at;
+    DO UPDATE SET sha256 = EXCLUDED.sha256, delivered_at = EXCLUDED.delivered_at
 """
-# Both end with _DELIVERY_STATE, so the answer also tells whether an operator has paused the app meanwhile.
-_DELIVERY_STATE = "SELECT delivery_state FROM apps WHERE id = %(app_id)s"
-_LOG_AND_FORGET = """
-    SET LOCAL synchronous_commit = off;
-    WITH logged AS (
-        INSERT INTO delivery_attempts (app_id, repository_id, path, event, delivery_id, attempt, status_code, error,
-                                       duration_ms, attempted_at)
-        VALUES (%(app_id)s, %(repository_id)s, %(path)s, %(event)s, %(delivery_id)s, %(attempt)s, %(status_code)s,
-                %(error)s, %(duration_ms)s, %(attempted_at)s)
-    )
+    + _DELIVERY_STATE
+)
+_LOG_AND_FORGET = (
+    _LOGGED  # noqa: S608 - module constants joined, no input
+    + """
     DELETE FROM delivered_files
-     WHERE app_id = %(app_id)s AND repository_id = %(repository_id)s AND path = %(path)s;
+     WHERE app_id = %(app_id)s AND repository_id = %(repository_id)s AND path = %(path)s
 """
+    + _DELIVERY_STATE
+)
 # The log is for people and the status API: the newest attempts per watch are kept, the rest dropped.
 _TRIM_ATTEMPTS = """
     DELETE FROM delivery_attempts
@@ -102,7 +97,7 @@ class PostgresDeliveries:
                 bytes(previous) if previous is not None else None,
                 size,
                 is_binary,
-                BundleSlot(bytes(bundle).hex(), offset) if bundle is not None else None,
+                bundle_slot(bundle, offset),
             )
             for event, path, sha, previous, size, is_binary, bundle, offset in rows
         ]
@@ -112,7 +107,7 @@ class PostgresDeliveries:
         transaction of their own, and return without waiting for their answer: read it with `read_acknowledgement`
         before anything else uses the connection. Call it outside any transaction.
         """
-        query = (_LOG_AND_FORGET if change.event == "delete" else _LOG_AND_ACKNOWLEDGE) + _DELIVERY_STATE
+        query = _LOG_AND_FORGET if change.event == "delete" else _LOG_AND_ACKNOWLEDGE
         params = _attempt_params(app_id, repository_id, attempt) | {"sha256": change.sha256}
         # Parameters bound on the client: only a simple query may hold two statements. Sent with the generators
         # Connection.execute itself runs: psycopg's pipeline mode would hold the statements in one transaction until
@@ -134,7 +129,7 @@ class PostgresDeliveries:
                     raise errors.NotFound("the watch no longer exists") from error
                 raise error
             if result.status == pq.ExecStatus.TUPLES_OK and result.ntuples == 1:
-                active = result.get_value(0, 0) == b"active"  # the last statement's row: _DELIVERY_STATE
+                active = result.get_value(0, 0) == b"active"  # the last statement's row: the app's state
         return active
 
     def forget_all(self, app_id: str, repository_id: str) -> None:

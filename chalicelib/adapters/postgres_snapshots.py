@@ -71,7 +71,7 @@ class PostgresSnapshots:
         )
         rows = self._connection.execute(query, params).fetchall()
         return {
-            path: SnapshotFile(path, bytes(blob_id).hex(), bytes(sha256), size, is_binary, _slot(bundle, offset))
+            path: SnapshotFile(path, bytes(blob_id).hex(), bytes(sha256), size, is_binary, bundle_slot(bundle, offset))
             for path, blob_id, sha256, size, is_binary, bundle, offset in rows
         }
 
@@ -79,7 +79,7 @@ class PostgresSnapshots:
         params = {"id": repository_id, "blob_ids": [bytes.fromhex(blob_id) for blob_id in blob_ids]}
         rows = self._connection.execute(_SELECT_BLOB_FACTS, params).fetchall()
         return {
-            bytes(blob_id).hex(): BlobFacts(bytes(sha256), size, is_binary, _slot(bundle, offset))
+            bytes(blob_id).hex(): BlobFacts(bytes(sha256), size, is_binary, bundle_slot(bundle, offset))
             for blob_id, sha256, size, is_binary, bundle, offset in rows
         }
 
@@ -115,5 +115,6 @@ class PostgresSnapshots:
                     copy.write_row((repository_id, item.path, item.reason, item.size))
 
 
-def _slot(bundle: bytes | None, offset: int | None) -> BundleSlot | None:
+def bundle_slot(bundle: bytes | None, offset: int | None) -> BundleSlot | None:
+    """A file row's `bundle` and `bundle_offset`, as the domain knows them; None for a content of its own."""
     return BundleSlot(bytes(bundle).hex(), offset) if bundle is not None and offset is not None else None
