@@ -53,6 +53,8 @@ def main() -> None:
 def _setup(url: str, app_count: int):  # type: ignore[no-untyped-def]
     token = _seed(url, app_count)
     settings = Settings(database_url=url, redis_url=REDIS_URL, encryption_key=KEY, app_rate_limit_per_minute=10**9)
+    configs = wiring.configs_from(settings)
+    wiring.configs = lambda: configs  # the same for every case: only the database differs
     return wiring.build(settings), {"Authorization": f"Bearer {token}"}
 
 
@@ -66,7 +68,7 @@ def _measure(setups):  # type: ignore[no-untyped-def]
             for _ in range(rounds):
                 for apps, (deps, headers) in setups.items():
                     if forget:  # a container that never verified this token: one cost-12 bcrypt check
-                        object.__setattr__(deps, "token_hasher", BcryptTokenHasher())
+                        object.__setattr__(deps, "token_hasher", BcryptTokenHasher(KEY))
                     wiring.deps = lambda deps=deps: deps  # the composition root, pointed at this case
                     elapsed = _timed_get(client, headers)
                     if samples is not None:
@@ -79,7 +81,7 @@ def _measure(setups):  # type: ignore[no-untyped-def]
 def _seed(url: str, app_count: int) -> str:
     """`app_count` apps; the measured one has a cost-12 hash, the others cheap ones (never checked)."""
     measured = tokens.new_bearer_token()
-    cheap, real = BcryptTokenHasher(rounds=4), BcryptTokenHasher()
+    cheap, real = BcryptTokenHasher(KEY, rounds=4), BcryptTokenHasher(KEY)
     with psycopg.connect(url) as connection, connection.cursor() as cursor:
         with cursor.copy("COPY apps (id, token_lookup, token_hash, app_name, email, base_url, "
                          "client_auth_key_encrypted) FROM STDIN") as copy:  # fmt: skip

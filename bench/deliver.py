@@ -227,6 +227,7 @@ def _deliver(url: str, receiver_url: str, seeded: Seeded, source: str, profile: 
             clock=lambda: datetime.now(UTC),
             time_left_ms=lambda: 900_000,
             random=lambda: 0.5,
+            config=wiring.configs_from(settings).delivering,
             deps=deps,
         )
         seconds = time.perf_counter() - started

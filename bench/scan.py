@@ -387,11 +387,13 @@ def _serve_commands(pipe: Any, config: dict[str, Any]) -> None:
     s3.meta.events.register("before-call.s3", lambda **_: steps.update({"s3.requests": 1}))  # Counter: adds 1
     uploaded = S3Contents(s3, settings.content_bucket, spool_dir=settings.ephemeral_dir)
     contents = uploaded if config["upload"] else _Sink()
-    deps = dataclasses.replace(deps, git=_Timed(DulwichGit(), steps), contents=_Timed(contents, steps))
+    git = DulwichGit(settings.ephemeral_dir)
+    deps = dataclasses.replace(deps, git=_Timed(git, steps), contents=_Timed(contents, steps))
+    scan_config = wiring.configs_from(settings).scanning
     while (command := pipe.recv())[0] != "stop":
         if command[0] == "scan":
             steps.clear()
-            pipe.send(_scan(scanning, config["repository_id"], command[1], command[2], deps, steps))
+            pipe.send(_scan(scanning, config["repository_id"], command[1], command[2], deps, scan_config, steps))
         elif command[0] == "close_database":
             deps.store.close()  # type: ignore[attr-defined]
             pipe.send(None)
@@ -401,12 +403,14 @@ def _serve_commands(pipe: Any, config: dict[str, Any]) -> None:
     deps.store.close()  # type: ignore[attr-defined]
 
 
-def _scan(scanning: Any, repository_id: str, at: datetime, profile: str | None, deps: Any, steps: Any) -> Any:
+def _scan(
+    scanning: Any, repository_id: str, at: datetime, profile: str | None, deps: Any, scan_config: Any, steps: Any
+) -> Any:
     profiler = cProfile.Profile() if profile else None
     started = time.perf_counter()
     if profiler:
         profiler.enable()
-    result = scanning.scan_repository(repository_id, at, now=at, deps=deps)
+    result = scanning.scan_repository(repository_id, at, now=at, config=scan_config, deps=deps)
     seconds = time.perf_counter() - started
     if profiler:
         profiler.disable()

@@ -13,6 +13,9 @@ T = TypeVar("T")
 
 _HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}$")
 _ONBOARDING_MODES = ("admin", "open")
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+# SQS event source mappings take a MaximumConcurrency from 2 to 1000.
+_SCAN_CONCURRENCY_RANGE = (2, 1000)
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
@@ -78,7 +81,7 @@ class Settings:
             content_bucket=env.text("CONTENT_BUCKET", cls.content_bucket),
             ephemeral_dir=env.text("EPHEMERAL_DIR", cls.ephemeral_dir),
             max_file_bytes=env.positive_int("MAX_FILE_BYTES", cls.max_file_bytes),
-            scan_concurrency=env.positive_int("SCAN_CONCURRENCY", cls.scan_concurrency),
+            scan_concurrency=scan_concurrency_from_env(env.environ),
             max_retry_attempts=env.positive_int("MAX_RETRY_ATTEMPTS", cls.max_retry_attempts),
             retry_base_delay_ms=env.positive_int("RETRY_BASE_DELAY_MS", cls.retry_base_delay_ms),
             rescan_interval_ms=env.positive_int("RESCAN_INTERVAL_MS", cls.rescan_interval_ms),
@@ -103,7 +106,7 @@ class Settings:
             sweep_batch_size=env.positive_int("SWEEP_BATCH_SIZE", cls.sweep_batch_size),
             stuck_after_ms=env.positive_int("STUCK_AFTER_MS", cls.stuck_after_ms),
             sync_failed_timeout_ms=env.positive_int("SYNC_FAILED_TIMEOUT_MS", cls.sync_failed_timeout_ms),
-            log_level=env.choice("LOG_LEVEL", ("debug", "info", "warning", "error"), "info").upper(),
+            log_level=log_level_from_env(env.environ),
             cors_origin=env.optional("CORS_ORIGIN"),
             build_number=env.text("DOCORA_BUILD_NUMBER", cls.build_number),
             git_sha=env.text("DOCORA_GIT_SHA", cls.git_sha),
@@ -114,6 +117,22 @@ class Settings:
 def queue_name_from_env(variable: str, default: str, environ: Mapping[str, str] | None = None) -> str:
     """A queue's name when app.py is imported: Chalice reads it to declare the SQS trigger at packaging time."""
     return _Reader(os.environ if environ is None else environ).text(variable, default)
+
+
+def scan_concurrency_from_env(environ: Mapping[str, str] | None = None) -> int:
+    """SCAN_CONCURRENCY when app.py is imported: the scan consumer's maximum_concurrency, fixed at packaging time."""
+    value = _Reader(os.environ if environ is None else environ).positive_int(
+        "SCAN_CONCURRENCY", Settings.scan_concurrency
+    )
+    low, high = _SCAN_CONCURRENCY_RANGE
+    if not low <= value <= high:
+        raise ConfigurationError(f"SCAN_CONCURRENCY must be from {low} to {high} (SQS's limits on a consumer)")
+    return value
+
+
+def log_level_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """LOG_LEVEL, upper-cased as the logging module spells levels; read when the loggers are made."""
+    return _Reader(os.environ if environ is None else environ).choice("LOG_LEVEL", _LOG_LEVELS, "info").upper()
 
 
 def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:

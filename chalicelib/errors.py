@@ -8,7 +8,8 @@ ServiceError
 ├── Conflict        the request clashes with current state (409)
 ├── Unprocessable   well-formed, but a third party refused it, such as GitHub rejecting a token (422)
 ├── RateLimited     too many requests; `retry_after` seconds (429)
-└── Unavailable     a dependency failed in a way a later retry may fix (503); `retry_after` when known
+├── Unavailable     a dependency failed in a way a later retry may fix (503); `retry_after` when known
+└── GitFailure      a repository could not be read; scans count it toward its circuit breaker (503 if shown)
 """
 
 from __future__ import annotations
@@ -72,3 +73,10 @@ class Unavailable(ServiceError):
     def __init__(self, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class GitFailure(ServiceError):
+    """A repository could not be read: its git server refused or failed, or its branch is gone.
+
+    A scan records it against the repository's circuit breaker instead of letting the queue retry it.
+    """

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO, Protocol
 
-from chalicelib.config import Settings
 from chalicelib.domain.apps import App, AppChanges, NewApp
 from chalicelib.domain.bundles import BundleSlot, NewContent, StoredContent, StoredObjects
 from chalicelib.domain.circuit_breaker import Circuit
@@ -234,15 +233,11 @@ class GitRemote(Protocol):
 
     def head(self, url: str, branch: str, token: str | None) -> str | None: ...
 
-    def fetch_tree(
-        self, url: str, branch: str, token: str | None, cache_dir: str, since: str | None = None
-    ) -> FetchedTree:
-        """The branch tip's files; only those changed since `since` when the cache still holds that commit."""
+    def fetch_tree(self, url: str, branch: str, token: str | None, since: str | None = None) -> FetchedTree:
+        """The branch tip's files; only those changed since `since` when the adapter's cache still holds that commit."""
         ...
 
-    def read_blobs(
-        self, url: str, token: str | None, cache_dir: str, blob_ids: Iterable[str]
-    ) -> Iterator[tuple[str, bytes]]:
+    def read_blobs(self, url: str, token: str | None, blob_ids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
         """Fetch these blobs and yield each (blob id, content), one content in memory at a time, in no set order.
 
         Fails as a whole, mid-iteration included, with the errors above.
@@ -326,7 +321,9 @@ class Cipher(Protocol):
 
 
 class TokenHasher(Protocol):
-    """bcrypt for bearer tokens: slow on purpose."""
+    """bcrypt for bearer tokens: slow on purpose; and a keyed digest of each token, to find its row."""
+
+    def lookup_key(self, token: str) -> bytes: ...
 
     def hash(self, token: str) -> str: ...
 
@@ -379,7 +376,8 @@ class Resolver(Protocol):
 
 @dataclass(frozen=True)
 class Deps:
-    settings: Settings
+    """The ports every service may use. Settings are not here: each service takes a small config of its own."""
+
     store: Store
     cipher: Cipher
     token_hasher: TokenHasher

@@ -1,8 +1,14 @@
-"""Composition root: builds the real adapters once per Lambda container, lazily, from Settings."""
+"""Composition root: reads Settings once, and builds from them the real adapters and each service's config.
+
+Both are built lazily, once per Lambda container: nothing connects at import time.
+"""
 
 from __future__ import annotations
 
 import functools
+import os
+from dataclasses import dataclass
+from datetime import timedelta
 
 import boto3
 from botocore.config import Config
@@ -22,14 +28,54 @@ from chalicelib.adapters.sqs_queues import SqsDeliveryQueue, SqsScanQueue
 from chalicelib.adapters.webhook_http import WebhookSender
 from chalicelib.config import Settings
 from chalicelib.ports import Deps
+from chalicelib.services.access import AccessConfig
+from chalicelib.services.app_accounts import AccountConfig
+from chalicelib.services.delivering import DeliveryConfig
+from chalicelib.services.scanning import ScanConfig
+from chalicelib.services.sweeping import SweepConfig
 
 # A dependency that hangs must fail the request, not hold the Lambda until its timeout.
 _AWS_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
 
 
+@dataclass(frozen=True)
+class ApiConfig:
+    """What the HTTP edge itself needs: limits, CORS, what /version shows, and the values it hands to services."""
+
+    max_request_bytes: int = 64 * 1024
+    cors_origin: str | None = None
+    build_number: str = "dev"
+    git_sha: str = "unknown"
+    build_date: str = "unknown"
+    allow_private_targets: bool = False
+    github_webhook_secret: str | None = None
+
+
+@dataclass(frozen=True)
+class Configs:
+    """Each service's few values, so that no service sees the whole of Settings."""
+
+    api: ApiConfig
+    access: AccessConfig
+    accounts: AccountConfig
+    scanning: ScanConfig
+    delivering: DeliveryConfig
+    sweeping: SweepConfig
+
+
+@functools.cache
+def settings() -> Settings:
+    return Settings.from_env()
+
+
 @functools.cache
 def deps() -> Deps:
-    return build(Settings.from_env())
+    return build(settings())
+
+
+@functools.cache
+def configs() -> Configs:
+    return configs_from(settings())
 
 
 def build(settings: Settings) -> Deps:
@@ -37,15 +83,14 @@ def build(settings: Settings) -> Deps:
     sqs = boto3.client("sqs", config=_AWS_CONFIG)
     resolver = SocketResolver()
     return Deps(
-        settings=settings,
         store=PostgresStore(settings.database_url),
         cipher=AesGcmCipher(settings.encryption_key),
-        token_hasher=BcryptTokenHasher(),
+        token_hasher=BcryptTokenHasher(settings.encryption_key),
         github=GitHubRest(settings.github_api_url),
         scan_queue=SqsScanQueue(sqs, settings.scan_queue_name),
         rate_limiter=RedisRateLimiter(redis),
         resolver=resolver,
-        git=DulwichGit(),
+        git=DulwichGit(os.path.join(settings.ephemeral_dir, "git")),
         contents=S3Contents(
             boto3.client("s3", config=_AWS_CONFIG), settings.content_bucket, spool_dir=settings.ephemeral_dir
         ),
@@ -55,5 +100,50 @@ def build(settings: Settings) -> Deps:
             allow_private=settings.allow_private_webhook_targets,
             user_agent=f"Docora/{__version__}",
             resolver=resolver.addresses,
+        ),
+    )
+
+
+def configs_from(settings: Settings) -> Configs:
+    return Configs(
+        api=ApiConfig(
+            max_request_bytes=settings.max_request_bytes,
+            cors_origin=settings.cors_origin,
+            build_number=settings.build_number,
+            git_sha=settings.git_sha,
+            build_date=settings.build_date,
+            allow_private_targets=settings.allow_private_webhook_targets,
+            github_webhook_secret=settings.github_webhook_secret,
+        ),
+        access=AccessConfig(
+            operator_key=settings.admin_api_key,
+            onboarding_open=settings.onboarding_mode == "open",
+            public_requests_per_minute=settings.public_rate_limit_per_minute,
+            app_requests_per_minute=settings.app_rate_limit_per_minute,
+        ),
+        accounts=AccountConfig(
+            allow_private_targets=settings.allow_private_webhook_targets,
+            key_rotation_overlap=timedelta(milliseconds=settings.key_rotation_overlap_ms),
+        ),
+        scanning=ScanConfig(
+            git_base_url=settings.git_base_url,
+            max_file_bytes=settings.max_file_bytes,
+            circuit_breaker_threshold=settings.circuit_breaker_threshold,
+            circuit_breaker_cooldown=timedelta(milliseconds=settings.circuit_breaker_cooldown_ms),
+        ),
+        delivering=DeliveryConfig(
+            rate_limit_per_minute=settings.delivery_rate_limit_per_minute,
+            webhook_timeout=timedelta(milliseconds=settings.webhook_timeout_ms),
+            sync_failed_timeout=timedelta(milliseconds=settings.sync_failed_timeout_ms),
+            chunk_threshold_bytes=settings.binary_chunk_threshold_bytes,
+            chunk_size_chars=settings.binary_chunk_size_bytes,
+            max_retry_attempts=settings.max_retry_attempts,
+            retry_base_delay_ms=settings.retry_base_delay_ms,
+            circuit_breaker_threshold=settings.circuit_breaker_threshold,
+        ),
+        sweeping=SweepConfig(
+            rescan_interval=timedelta(milliseconds=settings.rescan_interval_ms),
+            batch_size=settings.sweep_batch_size,
+            stuck_after=timedelta(milliseconds=settings.stuck_after_ms),
         ),
     )

@@ -12,28 +12,35 @@ from collections.abc import Callable
 
 import bcrypt
 
+from chalicelib.domain import tokens
+
 
 class BcryptTokenHasher:
     def __init__(
         self,
+        lookup_secret: bytes,
         rounds: int = 12,
         *,
         remember_seconds: float = 300.0,
         remember_at_most: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`rounds` is the bcrypt cost; tests lower it for speed, production keeps 12.
+        """`lookup_secret` keys the lookup digest (ENCRYPTION_KEY); `rounds` is the bcrypt cost, which tests lower.
 
         A cost-12 check takes about 0.3 s of CPU. A warm container remembers, for `remember_seconds`,
         which (token, hash) pairs it has already verified, so an app's later requests skip bcrypt.
         The pair includes the stored hash: a rotated token has a new hash and is checked afresh,
         and a revoked one no longer finds its row at all. Only digests are kept, never tokens.
         """
+        self._lookup_secret = lookup_secret
         self._rounds = rounds
         self._remember_seconds = remember_seconds
         self._remember_at_most = remember_at_most
         self._clock = clock
         self._verified: OrderedDict[bytes, float] = OrderedDict()
+
+    def lookup_key(self, token: str) -> bytes:
+        return tokens.token_lookup_key(token, self._lookup_secret)
 
     def hash(self, token: str) -> str:
         return bcrypt.hashpw(token.encode("utf-8"), bcrypt.gensalt(self._rounds)).decode("ascii")

@@ -8,6 +8,7 @@ another remote is refused. The marker holds the URL without userinfo and never a
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import struct
@@ -59,79 +60,72 @@ def remote_name(url: str) -> str:
 
 
 class CacheFolders:
-    """Opens the bare repository in a cache folder, keeping the last one open for the blob reads that follow a fetch.
+    """The cache folder of each remote under one root, keeping the last one open for the blob reads after a fetch.
 
+    A remote's folder is named by a digest of its URL (without userinfo), so callers name remotes, never paths.
     Not thread-safe: a Lambda container handles one scan at a time.
     """
 
-    def __init__(self, min_free_bytes: int) -> None:
+    def __init__(self, root: str | os.PathLike[str], min_free_bytes: int) -> None:
+        self._root = Path(root)
         self._min_free_bytes = min_free_bytes
         self._open: tuple[Path, Repo] | None = None
 
-    def claim(self, cache_dir: str | os.PathLike[str], url: str) -> Repo:
-        """The clone of `url` in `cache_dir`, reused when it is sound and ours, otherwise started afresh."""
-        folder = Path(cache_dir)
-        remote = remote_name(url)
+    def folder(self, url: str) -> Path:
+        return self._root / hashlib.sha256(remote_name(url).encode("utf-8")).hexdigest()[:32]
+
+    def claim(self, url: str) -> Repo:
+        """The clone of `url`, reused when it is sound and ours, otherwise started afresh."""
+        folder, remote = self.folder(url), remote_name(url)
         if self._open is not None and self._open[0] == folder and _marker(folder) == remote:
             _touch(folder)
             return self._open[1]
         self.close()
-        self.make_room(folder)
+        self._make_room(folder)
         repo = self._reuse(folder, remote) or self._create(folder, remote)
         self._open = (folder, repo)
         return repo
 
-    def existing(self, cache_dir: str | os.PathLike[str]) -> Repo:
-        """The clone already in `cache_dir`; raises NotGitRepository when there is none."""
-        folder = Path(cache_dir)
-        if self._open is not None and self._open[0] == folder:
-            return self._open[1]
-        self.close()
-        if _marker(folder) is None:
-            raise NotGitRepository(f"no cache in {folder}")
-        repo = Repo(str(folder))
-        self._open = (folder, repo)
-        return repo
-
-    def discard(self, cache_dir: str | os.PathLike[str]) -> None:
-        folder = Path(cache_dir)
-        if self._open is not None and self._open[0] == folder:
-            self.close()
-        shutil.rmtree(folder, ignore_errors=True)
-        if folder.is_symlink() or folder.is_file():
-            folder.unlink()
+    def discard(self, url: str) -> None:
+        self._discard(self.folder(url))
 
     def close(self) -> None:
         if self._open is not None:
             self._open[1].close()
             self._open = None
 
-    def make_room(self, keep: Path) -> None:
-        """Evict the least recently used sibling caches of `keep` while free space is below the threshold."""
-        root = keep.parent
-        root.mkdir(parents=True, exist_ok=True)
-        if shutil.disk_usage(root).free >= self._min_free_bytes:
+    def _make_room(self, keep: Path) -> None:
+        """Evict the least recently used other caches while free space is below the threshold."""
+        self._root.mkdir(parents=True, exist_ok=True)
+        if shutil.disk_usage(self._root).free >= self._min_free_bytes:
             return
-        for folder in sorted(_sibling_caches(root, keep), key=_last_used):
-            self.discard(folder)
-            if shutil.disk_usage(root).free >= self._min_free_bytes:
+        for folder in sorted(_sibling_caches(self._root, keep), key=_last_used):
+            self._discard(folder)
+            if shutil.disk_usage(self._root).free >= self._min_free_bytes:
                 return
+
+    def _discard(self, folder: Path) -> None:
+        if self._open is not None and self._open[0] == folder:
+            self.close()
+        shutil.rmtree(folder, ignore_errors=True)
+        if folder.is_symlink() or folder.is_file():
+            folder.unlink()
 
     def _reuse(self, folder: Path, remote: str) -> Repo | None:
         if _marker(folder) != remote or _pack_count(folder) > MAX_PACKS:
-            self.discard(folder)
+            self._discard(folder)
             return None
         try:
             repo = Repo(str(folder))
             repo.get_config()  # a damaged config would otherwise only show in the middle of a fetch
         except CACHE_DAMAGE:
-            self.discard(folder)
+            self._discard(folder)
             return None
         _touch(folder)
         return repo
 
     def _create(self, folder: Path, remote: str) -> Repo:
-        self.discard(folder)
+        self._discard(folder)
         repo = Repo.init_bare(str(folder), mkdir=True)
         (folder / MARKER).write_text(remote + "\n", encoding="utf-8")
         return repo

@@ -24,6 +24,7 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import IO
 
 import urllib3
@@ -66,8 +67,10 @@ _PACK_DAMAGE = (*CACHE_DAMAGE, UnresolvedDeltas)
 
 
 class DulwichGit:
-    def __init__(self, *, timeout: float = 30.0, min_free_bytes: int = 128 * 2**20) -> None:
-        """`timeout` bounds connecting and each wait for data; `min_free_bytes` is when old caches get evicted."""
+    def __init__(self, cache_root: str, *, timeout: float = 30.0, min_free_bytes: int = 128 * 2**20) -> None:
+        """`cache_root` is the folder that holds one cache folder per remote (ephemeral storage in Lambda);
+        `timeout` bounds connecting and each wait for data; `min_free_bytes` is when old caches get evicted.
+        """
         # No retries: a failed scan is retried by the queue, and urllib3 would otherwise retry a hung request three
         # times over. Redirects are followed (GitHub redirects renamed repositories); urllib3 drops the
         # Authorization header when one leaves the host.
@@ -78,10 +81,14 @@ class DulwichGit:
             headers={"User-Agent": default_user_agent_string()},  # GitHub wants git clients to say "git/"
         )
         self._pool = pool
-        self._caches = CacheFolders(min_free_bytes)
+        self._caches = CacheFolders(cache_root, min_free_bytes)
 
     def close(self) -> None:
         self._caches.close()
+
+    def cache_folder(self, url: str) -> Path:
+        """Where the cache of `url` lives in ephemeral storage (tests look inside it)."""
+        return self._caches.folder(url)
 
     def head(self, url: str, branch: str, token: str | None) -> str | None:
         """The branch's commit id, or None when the branch (or any commit at all) is missing."""
@@ -97,9 +104,7 @@ class DulwichGit:
                     return commit_id.decode("ascii")
         return None
 
-    def fetch_tree(
-        self, url: str, branch: str, token: str | None, cache_dir: str, since: str | None = None
-    ) -> FetchedTree:
+    def fetch_tree(self, url: str, branch: str, token: str | None, since: str | None = None) -> FetchedTree:
         """Bring the branch's tip into the cache (trees only) and list its regular files.
 
         With `since`, and that commit still in the cache (a warm container), only the files that changed since: git
@@ -107,19 +112,17 @@ class DulwichGit:
         files in a large repository cost a few tree reads instead of a walk of every file.
         """
         try:
-            return self._fetch_tree(url, branch, token, cache_dir, since)
+            return self._fetch_tree(url, branch, token, since)
         except CACHE_DAMAGE:
             # A damaged or half-written cache: one fresh start from nothing.
-            self._caches.discard(cache_dir)
+            self._caches.discard(url)
         try:
-            return self._fetch_tree(url, branch, token, cache_dir, since)
+            return self._fetch_tree(url, branch, token, since)
         except CACHE_DAMAGE as error:
-            self._caches.discard(cache_dir)
+            self._caches.discard(url)
             raise errors.Unavailable(_UNREADABLE) from error
 
-    def read_blobs(
-        self, url: str, token: str | None, cache_dir: str, blob_ids: Iterable[str]
-    ) -> Iterator[tuple[str, bytes]]:
+    def read_blobs(self, url: str, token: str | None, blob_ids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
         """Fetch these blobs in one request and hand on each (blob id, content) as the pack is read.
 
         The pack lands in an unnamed temporary file in the cache folder (gone with the file handle, even after a
@@ -131,11 +134,11 @@ class DulwichGit:
         if not wanted:
             return
         try:
-            self._caches.claim(cache_dir, url)  # the folder the pack is written in, kept as recently used
+            self._caches.claim(url)  # the folder the pack is written in, kept as recently used
         except CACHE_DAMAGE as error:
-            self._caches.discard(cache_dir)
+            self._caches.discard(url)
             raise errors.Unavailable(_UNREADABLE) from error
-        with tempfile.TemporaryFile(dir=cache_dir) as pack_file:
+        with tempfile.TemporaryFile(dir=self._caches.folder(url)) as pack_file:
             with _translated(token):
                 self._fetch(url, token, sorted(wanted), pack_file, [])
             pack_file.flush()
@@ -162,8 +165,8 @@ class DulwichGit:
 
         return is_ignored
 
-    def _fetch_tree(self, url: str, branch: str, token: str | None, cache_dir: str, since: str | None) -> FetchedTree:
-        repo = self._caches.claim(cache_dir, url)
+    def _fetch_tree(self, url: str, branch: str, token: str | None, since: str | None) -> FetchedTree:
+        repo = self._caches.claim(url)
         tip = self.head(url, branch, token)
         if tip is None:
             raise errors.NotFound(f"branch {branch} not found")

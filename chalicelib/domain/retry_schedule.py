@@ -50,7 +50,7 @@ def retry_after_seconds(header_value: str | None, now: datetime, *, floor: int =
     return max(floor, min(ceiling, seconds))
 
 
-def outcome(status_code: int | None) -> str:
+def classify_status(status_code: int | None) -> str:
     """DELIVERED, GONE, THROTTLED or FAILED; None (no answer at all) and 3xx, which is never followed, fail."""
     if status_code is None:
         return FAILED

@@ -23,6 +23,10 @@ def new_repository_id() -> str:
     return "repo_" + secrets.token_hex(12)
 
 
+def new_operation_id() -> str:
+    return "op_" + secrets.token_hex(12)
+
+
 def new_bearer_token() -> str:
     return "docora_" + secrets.token_hex(32)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from chalicelib import errors
 from chalicelib.domain import tokens
@@ -14,11 +15,33 @@ logger = logging.getLogger(__name__)
 _BAD_TOKEN = "missing or invalid bearer token"
 
 
+@dataclass(frozen=True)
+class AccessConfig:
+    operator_key: str | None = None
+    onboarding_open: bool = False
+    public_requests_per_minute: int = 60  # per client IP, on public routes
+    app_requests_per_minute: int = 600
+
+
+def admit_app(token: str | None, *, config: AccessConfig, deps: Deps) -> App:
+    """The app whose bearer token this is, within its request budget."""
+    app = authenticate_app(token, deps=deps)
+    limit_rate(f"app:{app.id}", config.app_requests_per_minute, deps=deps)
+    return app
+
+
+def admit_onboarding(token: str | None, client_ip: str, *, config: AccessConfig, deps: Deps) -> None:
+    """Onboarding takes the operator key, unless ONBOARDING_MODE=open makes it public; either way, per-IP limited."""
+    limit_rate(f"ip:{client_ip}", config.public_requests_per_minute, deps=deps)
+    if not config.onboarding_open:
+        authenticate_operator(token, config=config)
+
+
 def authenticate_app(token: str | None, *, deps: Deps) -> App:
     """One indexed lookup by the token's HMAC, then one bcrypt check against that row only."""
     if token is None or not tokens.looks_like_bearer_token(token):
         raise errors.Unauthorized(_BAD_TOKEN)
-    lookup = tokens.token_lookup_key(token, deps.settings.encryption_key)
+    lookup = deps.token_hasher.lookup_key(token)
     with deps.store.transaction() as tx:
         app = tx.apps.by_token_lookup(lookup)
     if app is None or not deps.token_hasher.verify(token, app.token_hash):
@@ -26,16 +49,10 @@ def authenticate_app(token: str | None, *, deps: Deps) -> App:
     return app
 
 
-def authenticate_operator(token: str | None, *, deps: Deps) -> None:
-    expected = deps.settings.admin_api_key
+def authenticate_operator(token: str | None, *, config: AccessConfig) -> None:
+    expected = config.operator_key
     if token is None or expected is None or not tokens.same_secret(token, expected):
         raise errors.Unauthorized("missing or invalid operator key")
-
-
-def may_onboard(token: str | None, *, deps: Deps) -> None:
-    """Onboarding takes the operator key, unless ONBOARDING_MODE=open makes it public."""
-    if deps.settings.onboarding_mode != "open":
-        authenticate_operator(token, deps=deps)
 
 
 def limit_rate(key: str, per_minute: int, *, deps: Deps) -> None:

@@ -1,4 +1,7 @@
-"""The operator's view and levers: counts, lists, one app in detail, retries, resyncs, pauses and circuits."""
+"""The operator's view and levers: counts, lists, one app in detail, bulk retries and resyncs, pauses, circuits.
+
+Retrying or resyncing one watch is the same use case as the app's own (services.watching).
+"""
 
 from __future__ import annotations
 
@@ -35,38 +38,21 @@ def app_detail(app_id: str, *, deps: Deps) -> tuple[App, list[Any]]:
     return app, statuses
 
 
-def retry_watch(app_id: str, repository_id: str, *, deps: Deps) -> None:
-    with deps.store.transaction() as tx:
-        found = tx.watches.reset_for_retry(app_id, repository_id)
-    if not found:
-        raise errors.NotFound(f"app {app_id} does not watch {repository_id}")
-    deps.delivery_queue.request_delivery(app_id, repository_id)
-
-
-def resync_watch(app_id: str, repository_id: str, *, deps: Deps) -> None:
-    with deps.store.transaction() as tx:
-        if tx.watches.get(app_id, repository_id) is None:
-            raise errors.NotFound(f"app {app_id} does not watch {repository_id}")
-        tx.deliveries.forget_snapshot_paths(app_id, repository_id)
-        tx.watches.reset_for_retry(app_id, repository_id)
-    deps.delivery_queue.request_delivery(app_id, repository_id)
-
-
-def retry_failed(app_id: str | None, *, now: datetime, deps: Deps) -> Operation:
+def retry_failed(app_id: str | None, *, now: datetime, batch_size: int, deps: Deps) -> Operation:
     """Every failed watch, of one app or of all: a bulk operation."""
     with deps.store.transaction() as tx:
         if app_id is not None and tx.apps.get(app_id) is None:
             raise errors.NotFound(f"app {app_id} does not exist")
         watches = tx.admin.failed_watches(app_id)
-    return operations.start("retry_failed", watches, app_id=app_id, now=now, deps=deps)
+    return operations.start("retry_failed", watches, app_id=app_id, now=now, batch_size=batch_size, deps=deps)
 
 
-def resync_app(app_id: str, *, now: datetime, deps: Deps) -> Operation:
+def resync_app(app_id: str, *, now: datetime, batch_size: int, deps: Deps) -> Operation:
     with deps.store.transaction() as tx:
         if tx.apps.get(app_id) is None:
             raise errors.NotFound(f"app {app_id} does not exist")
         watches = tx.admin.watches_of_app(app_id)
-    return operations.start("resync", watches, app_id=app_id, now=now, deps=deps)
+    return operations.start("resync", watches, app_id=app_id, now=now, batch_size=batch_size, deps=deps)
 
 
 def pause(app_id: str, *, deps: Deps) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from chalicelib import errors
@@ -12,30 +12,34 @@ from chalicelib.domain.bundles import StoredObjects
 from chalicelib.ports import Deps
 
 
+@dataclass(frozen=True)
+class AccountConfig:
+    allow_private_targets: bool = False  # ALLOW_PRIVATE_WEBHOOK_TARGETS lifts the SSRF guard on base_url
+    key_rotation_overlap: timedelta = timedelta(days=1)
+
+
 def rotate_token(app: App, *, deps: Deps) -> str:
     """A new bearer token; the old one stops working with this request's commit."""
     token = tokens.new_bearer_token()
-    lookup = tokens.token_lookup_key(token, deps.settings.encryption_key)
+    lookup = deps.token_hasher.lookup_key(token)
     with deps.store.transaction() as tx:
         tx.apps.set_token(app.id, token_lookup=lookup, token_hash=deps.token_hasher.hash(token))
     return token
 
 
-def rotate_key(app: App, *, now: datetime, deps: Deps) -> tuple[str, datetime]:
+def rotate_key(app: App, *, now: datetime, config: AccountConfig, deps: Deps) -> tuple[str, datetime]:
     """A new signing key; until the returned moment, webhooks also carry a signature with the old one."""
     key = tokens.new_client_auth_key()
-    overlap_ends = now + timedelta(milliseconds=deps.settings.key_rotation_overlap_ms)
+    overlap_ends = now + config.key_rotation_overlap
     with deps.store.transaction() as tx:
         tx.apps.rotate_key(app.id, key_encrypted=deps.cipher.encrypt(key), previous_until=overlap_ends)
     return key, overlap_ends
 
 
-def update_profile(app: App, changes: AppChanges, *, deps: Deps) -> App:
+def update_profile(app: App, changes: AppChanges, *, config: AccountConfig, deps: Deps) -> App:
     if changes.base_url is not None:
         checked = webhook_targets.check_webhook_url(
-            changes.base_url,
-            resolve=deps.resolver.addresses,
-            allow_private=deps.settings.allow_private_webhook_targets,
+            changes.base_url, resolve=deps.resolver.addresses, allow_private=config.allow_private_targets
         )
         changes = replace(changes, base_url=checked)
     with deps.store.transaction() as tx:

@@ -6,7 +6,7 @@ import base64
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import BinaryIO
 
 from chalicelib import __version__, errors
@@ -32,6 +32,18 @@ _READ_AHEAD_MAX_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
+class DeliveryConfig:
+    rate_limit_per_minute: int = 6000
+    webhook_timeout: timedelta = timedelta(seconds=30)
+    sync_failed_timeout: timedelta = timedelta(seconds=10)
+    chunk_threshold_bytes: int = 1_048_576
+    chunk_size_chars: int = 524_288
+    max_retry_attempts: int = 5
+    retry_base_delay_ms: int = 1000
+    circuit_breaker_threshold: int = 5
+
+
+@dataclass(frozen=True)
 class Delivered:
     outcome: str  # synced, busy, gone, paused, continued, paced, retrying, failed, waiting
     sent: int = 0
@@ -46,6 +58,7 @@ class _Job:
     key: str
     previous_key: str | None  # the key a rotation replaced, while its overlap lasts
     clock: Callable[[], datetime]
+    config: DeliveryConfig
     deps: Deps
 
     @property
@@ -61,6 +74,7 @@ def deliver_watch(
     clock: Callable[[], datetime],
     time_left_ms: Callable[[], int],
     random: Callable[[], float],
+    config: DeliveryConfig,
     deps: Deps,
 ) -> Delivered:
     """Reconcile one watch under its lock; a request that finds the lock taken gets one more run afterwards."""
@@ -70,7 +84,9 @@ def deliver_watch(
     with deps.locks.hold(lock) as held:
         if not held:
             return Delivered("busy")
-        result = _reconcile(app_id, repository_id, clock=clock, time_left_ms=time_left_ms, random=random, deps=deps)
+        result = _reconcile(
+            app_id, repository_id, clock=clock, time_left_ms=time_left_ms, random=random, config=config, deps=deps
+        )
     if deps.locks.asked_again_since(lock, started) is not None and result.outcome in ("synced", "gone"):
         deps.delivery_queue.request_delivery(app_id, repository_id)
     return result
@@ -83,6 +99,7 @@ def _reconcile(
     clock: Callable[[], datetime],
     time_left_ms: Callable[[], int],
     random: Callable[[], float],
+    config: DeliveryConfig,
     deps: Deps,
 ) -> Delivered:
     with deps.store.transaction() as tx:
@@ -95,7 +112,7 @@ def _reconcile(
     previous = app.previous_key_until(clock())
     previous_key = deps.cipher.decrypt(previous) if previous is not None else None
     key = deps.cipher.decrypt(app.client_auth_key_encrypted)
-    job = _Job(app, watch, repository, commit, key, previous_key, clock, deps)
+    job = _Job(app, watch, repository, commit, key, previous_key, clock, config, deps)
     _notify_sync_failed(job)
     with deps.store.transaction() as tx:
         pending = tx.deliveries.pending(app_id, repository_id)
@@ -132,8 +149,10 @@ def _send_all(
         return Delivered("waiting", stop.sent)
     if stop.outcome == "refused" and stop.answer is not None:
         result, attempt = stop.answer
-        _log(job, attempt)
-        return _after_failure(job, retry_schedule.outcome(result.status_code), result, random=random, sent=stop.sent)
+        _record_attempt(job, attempt)
+        return _after_failure(
+            job, retry_schedule.classify_status(result.status_code), result, random=random, sent=stop.sent
+        )
     if stop.outcome == "synced":
         with deps.store.transaction() as tx:
             tx.watches.finish_sync(app_id, repository_id, commit=job.commit, at=job.clock())
@@ -154,7 +173,7 @@ def _send_until_stopped(job: _Job, pending: list[Change], *, time_left_ms: Calla
             if tokens == 0:
                 block = min(_TOKENS_PER_TAKE, len(pending) - sent)
                 tokens, wait = deps.rate_limiter.acquire_many(
-                    f"deliver:{app_id}", deps.settings.delivery_rate_limit_per_minute, up_to=block
+                    f"deliver:{app_id}", job.config.rate_limit_per_minute, up_to=block
                 )
                 if wait is not None:
                     deps.delivery_queue.request_delivery(app_id, repository_id, delay_seconds=wait)
@@ -163,7 +182,7 @@ def _send_until_stopped(job: _Job, pending: list[Change], *, time_left_ms: Calla
             answer = _send_change(job, change, contents)
             if answer is None:
                 return _Stop("missing", sent, change)
-            if retry_schedule.outcome(answer[0].status_code) != retry_schedule.DELIVERED:
+            if retry_schedule.classify_status(answer[0].status_code) != retry_schedule.DELIVERED:
                 return _Stop("refused", sent, change, answer)
             # Sent at once, its answer read only after the next POST: the database writes the row while the next
             # file goes out. A job killed at any point thus re-sends at most the change in flight, as its row is
@@ -179,10 +198,10 @@ def _send_until_stopped(job: _Job, pending: list[Change], *, time_left_ms: Calla
 
 
 def _reads_ahead(job: _Job, change: Change) -> bool:
-    settings, size = job.deps.settings, change.size or 0
+    size = change.size or 0
     if change.event == "delete" or size > _READ_AHEAD_MAX_BYTES:
         return False
-    return not chunks.needs_chunks(change.is_binary, size, settings.binary_chunk_threshold_bytes)
+    return not chunks.needs_chunks(change.is_binary, size, job.config.chunk_threshold_bytes)
 
 
 def _stored(change: Change) -> StoredContent:
@@ -198,26 +217,26 @@ def _send_change(job: _Job, change: Change, contents: Iterator[bytes]) -> tuple[
     delivery_id = webhooks.delivery_id(job.app.id, job.repository.id, change.path, sha, change.event)
     if change.event == "delete":
         body = webhooks.delete_body(job.ref, change.path, sha, job.commit or "", job.clock())
-        return _post(job, change, delivery_id, [(delivery_id, body)])
+        return _post(job, change.event, change.path, delivery_id, [(delivery_id, body)])
     try:
         content = next(contents) if _reads_ahead(job, change) else job.deps.contents.open(_stored(change))
     except errors.NotFound:
         return None
     if isinstance(content, bytes):
-        return _post(job, change, delivery_id, [(delivery_id, _whole_body(job, change, content))])
+        return _post(job, change.event, change.path, delivery_id, [(delivery_id, _whole_body(job, change, content))])
     with content:
-        return _post(job, change, delivery_id, _file_bodies(job, change, delivery_id, content))
+        return _post(job, change.event, change.path, delivery_id, _file_bodies(job, change, delivery_id, content))
 
 
 def _file_bodies(job: _Job, change: Change, delivery_id: str, stream: BinaryIO) -> Iterator[tuple[str, bytes]]:
-    settings = job.deps.settings
-    if not chunks.needs_chunks(change.is_binary, change.size or 0, settings.binary_chunk_threshold_bytes):
+    config = job.config
+    if not chunks.needs_chunks(change.is_binary, change.size or 0, config.chunk_threshold_bytes):
         yield delivery_id, _whole_body(job, change, stream.read())
         return
-    total = chunks.slice_count(change.size or 0, settings.binary_chunk_size_bytes)
+    total = chunks.slice_count(change.size or 0, config.chunk_size_chars)
     transfer = chunks.chunk_id(delivery_id)
     pieces = iter(lambda: stream.read(_READ_BYTES), b"")
-    for index, text in enumerate(chunks.base64_slices(pieces, settings.binary_chunk_size_bytes)):
+    for index, text in enumerate(chunks.base64_slices(pieces, config.chunk_size_chars)):
         chunk = chunks.Chunk(transfer, index, total)
         yield chunks.slice_delivery_id(delivery_id, index), _body(job, change, text, webhooks.BASE64, chunk)
 
@@ -237,21 +256,29 @@ def _body(job: _Job, change: Change, content: str, encoding: str | None, chunk: 
 
 
 def _post(
-    job: _Job, change: Change, delivery_id: str, bodies: Iterator[tuple[str, bytes]] | list[tuple[str, bytes]]
+    job: _Job,
+    event: str,
+    path: str | None,
+    delivery_id: str,
+    bodies: Iterator[tuple[str, bytes]] | list[tuple[str, bytes]],
+    *,
+    timeout: timedelta | None = None,
 ) -> tuple[WebhookResult, Attempt]:
-    """POST each body in turn, stopping at the first that is not acknowledged; the last answer, as an attempt too."""
-    url = webhooks.event_url(job.app.base_url, change.event)
+    """The one way a webhook leaves: POST each body in turn, signed, stopping at the first that is not acknowledged.
+
+    Returns the last answer, and the attempt to log for it.
+    """
+    url = webhooks.event_url(job.app.base_url, event)
+    seconds = (timeout or job.config.webhook_timeout).total_seconds()
     result, total_ms = WebhookResult(None, None, "nothing to send", 0), 0
     for request_id, body in bodies:
         moment = int(job.clock().timestamp())
-        headers = webhooks.headers(
-            job.app.id, job.key, body, change.event, request_id, moment, __version__, job.previous_key
-        )
-        result = job.deps.webhooks.send(url, body, headers, timeout=job.deps.settings.webhook_timeout_ms / 1000)
+        headers = webhooks.headers(job.app.id, job.key, body, event, request_id, moment, __version__, job.previous_key)
+        result = job.deps.webhooks.send(url, body, headers, timeout=seconds)
         total_ms += result.duration_ms
-        if retry_schedule.outcome(result.status_code) != retry_schedule.DELIVERED:
+        if retry_schedule.classify_status(result.status_code) != retry_schedule.DELIVERED:
             break
-    return result, _attempt(job, change.path, change.event, delivery_id, result, total_ms)
+    return result, _attempt(job, path, event, delivery_id, result, total_ms)
 
 
 def _after_failure(
@@ -273,8 +300,8 @@ def _after_failure(
         job.watch.attempts,
         now=now,
         retry_after=retry_after,
-        max_attempts=deps.settings.max_retry_attempts,
-        base_delay_ms=deps.settings.retry_base_delay_ms,
+        max_attempts=job.config.max_retry_attempts,
+        base_delay_ms=job.config.retry_base_delay_ms,
         random=random,
     )
     with deps.store.transaction() as tx:
@@ -294,23 +321,20 @@ def _notify_sync_failed(job: _Job) -> None:
         opened_at = tx.watches.take_sync_failed(job.app.id, repository.id)
     if opened_at is None or repository.circuit_open_until is None:
         return
-    now = job.clock()
     body = webhooks.sync_failed_body(
         job.ref,
         repository.last_error or "the repository could not be read",
         repository.consecutive_failures,
-        deps.settings.circuit_breaker_threshold,
+        job.config.circuit_breaker_threshold,
         repository.circuit_open_until,
         repository.consecutive_failures,
-        now,
+        job.clock(),
     )
     delivery_id = webhooks.delivery_id(job.app.id, repository.id, "", opened_at.isoformat(), "sync_failed")
-    headers = webhooks.headers(
-        job.app.id, job.key, body, "sync_failed", delivery_id, int(now.timestamp()), __version__, job.previous_key
+    _, attempt = _post(
+        job, "sync_failed", None, delivery_id, [(delivery_id, body)], timeout=job.config.sync_failed_timeout
     )
-    url = webhooks.event_url(job.app.base_url, "sync_failed")
-    result = deps.webhooks.send(url, body, headers, timeout=deps.settings.sync_failed_timeout_ms / 1000)
-    _log(job, _attempt(job, None, "sync_failed", delivery_id, result, result.duration_ms))
+    _record_attempt(job, attempt)
 
 
 def _content_missing(job: _Job, change: Change) -> None:
@@ -335,13 +359,15 @@ def _attempt(
         delivery_id=delivery_id,
         attempt=job.watch.attempts + 1,
         status_code=result.status_code,
-        error=None if retry_schedule.outcome(result.status_code) == retry_schedule.DELIVERED else _describe(result),
+        error=None
+        if retry_schedule.classify_status(result.status_code) == retry_schedule.DELIVERED
+        else _describe(result),
         duration_ms=duration_ms,
         attempted_at=job.clock(),
     )
 
 
-def _log(job: _Job, attempt: Attempt) -> None:
+def _record_attempt(job: _Job, attempt: Attempt) -> None:
     try:
         with job.deps.store.transaction() as tx:
             tx.deliveries.log_attempt(job.app.id, job.repository.id, attempt)

@@ -17,9 +17,12 @@ class Receipt:
     repository_id: str | None = None
 
 
-def receive(event: str | None, signature: str | None, body: bytes, *, now: datetime, deps: Deps) -> Receipt:
-    """Verify, then act on `push` to a watched repository and branch; everything else is answered and ignored."""
-    secret = deps.settings.github_webhook_secret
+def receive(
+    event: str | None, signature: str | None, body: bytes, *, now: datetime, secret: str | None, deps: Deps
+) -> Receipt:
+    """Verify with `secret` (GITHUB_WEBHOOK_SECRET), then act on a `push` to a watched repository and branch;
+    everything else is answered and ignored.
+    """
     if secret is None:
         raise errors.Unauthorized("GitHub webhooks are not enabled: GITHUB_WEBHOOK_SECRET is not set")
     if not github_events.signature_matches(secret, body, signature):

@@ -34,11 +34,10 @@ class OnboardedApp:
     generated_client_auth_key: str | None
 
 
-def onboard(request: Onboarding, *, deps: Deps) -> OnboardedApp:
+def onboard(request: Onboarding, *, allow_private_targets: bool, deps: Deps) -> OnboardedApp:
+    """Store a new app; `allow_private_targets` (ALLOW_PRIVATE_WEBHOOK_TARGETS) lifts the SSRF guard on base_url."""
     base_url = webhook_targets.check_webhook_url(
-        request.base_url,
-        resolve=deps.resolver.addresses,
-        allow_private=deps.settings.allow_private_webhook_targets,
+        request.base_url, resolve=deps.resolver.addresses, allow_private=allow_private_targets
     )
     client_auth_key = request.client_auth_key or tokens.new_client_auth_key()
     low, high = CLIENT_AUTH_KEY_LENGTH
@@ -52,7 +51,7 @@ def onboard(request: Onboarding, *, deps: Deps) -> OnboardedApp:
         website=request.website,
         description=request.description,
         base_url=base_url,
-        token_lookup=tokens.token_lookup_key(token, deps.settings.encryption_key),
+        token_lookup=deps.token_hasher.lookup_key(token),
         token_hash=deps.token_hasher.hash(token),
         client_auth_key_encrypted=deps.cipher.encrypt(client_auth_key),
     )

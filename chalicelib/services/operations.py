@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 
 from chalicelib import errors
+from chalicelib.domain import tokens
 from chalicelib.domain.operations import Operation
 from chalicelib.ports import Deps
+from chalicelib.services.watching import restart_delivery
 
 _MAX_RUNNING_PER_SWEEP = 10
 
 
-def start(kind: str, watches: list[tuple[str, str]], *, app_id: str | None, now: datetime, deps: Deps) -> Operation:
+def start(
+    kind: str, watches: list[tuple[str, str]], *, app_id: str | None, now: datetime, batch_size: int, deps: Deps
+) -> Operation:
     """Record the work list and do the first batch now; the sweep does the rest, a batch a minute."""
-    operation_id = "op_" + secrets.token_hex(12)
+    operation_id = tokens.new_operation_id()
     with deps.store.transaction() as tx:
         tx.operations.create(operation_id, kind=kind, app_id=app_id, watches=watches, now=now)
-    advance(operation_id, now=now, deps=deps)
+    advance(operation_id, now=now, batch_size=batch_size, deps=deps)
     return show(operation_id, deps=deps)
 
 
@@ -35,21 +38,19 @@ def cancel(operation_id: str, *, now: datetime, deps: Deps) -> Operation:
     return show(operation_id, deps=deps)
 
 
-def advance_running(*, now: datetime, deps: Deps) -> int:
+def advance_running(*, now: datetime, batch_size: int, deps: Deps) -> int:
     with deps.store.transaction() as tx:
         running = tx.operations.running(limit=_MAX_RUNNING_PER_SWEEP)
-    return sum(advance(operation_id, now=now, deps=deps) for operation_id in running)
+    return sum(advance(operation_id, now=now, batch_size=batch_size, deps=deps) for operation_id in running)
 
 
-def advance(operation_id: str, *, now: datetime, deps: Deps) -> int:
+def advance(operation_id: str, *, now: datetime, batch_size: int, deps: Deps) -> int:
     """Do the next batch: each watch is reset (and for a resync, its ledger emptied) and queued for delivery."""
     with deps.store.transaction() as tx:
         operation = tx.operations.get(operation_id)
-        batch = tx.operations.take(operation_id, count=deps.settings.sweep_batch_size, now=now) if operation else []
+        batch = tx.operations.take(operation_id, count=batch_size, now=now) if operation else []
         for app_id, repository_id in batch:
-            if operation is not None and operation.kind == "resync":
-                tx.deliveries.forget_snapshot_paths(app_id, repository_id)
-            tx.watches.reset_for_retry(app_id, repository_id)
+            restart_delivery(tx, app_id, repository_id, everything=operation is not None and operation.kind == "resync")
     for app_id, repository_id in batch:
         deps.delivery_queue.request_delivery(app_id, repository_id)
     return len(batch)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +25,14 @@ _DECODE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
+class ScanConfig:
+    git_base_url: str = "https://github.com"
+    max_file_bytes: int = 100 * 1024 * 1024
+    circuit_breaker_threshold: int = 5
+    circuit_breaker_cooldown: timedelta = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
 class ScanResult:
     outcome: str  # scanned, unchanged, busy, skipped, failed
     commit: str | None = None
@@ -33,12 +40,8 @@ class ScanResult:
     blobs_read: int = 0
 
 
-class GitFailure(errors.ServiceError):
-    """The repository could not be read. It counts toward the circuit breaker rather than being retried."""
-
-
 def scan_repository(
-    repository_id: str, requested_at: datetime, *, now: datetime, deps: Deps, refresh: bool = False
+    repository_id: str, requested_at: datetime, *, now: datetime, config: ScanConfig, deps: Deps, refresh: bool = False
 ) -> ScanResult:
     """Scan unless a scan that probed the head after the request already covered it.
 
@@ -52,7 +55,7 @@ def scan_repository(
     with deps.locks.hold(lock) as held:
         if not held:
             return ScanResult("busy")
-        result = _scan_if_needed(repository_id, requested_at, now=now, deps=deps, refresh=refresh)
+        result = _scan_if_needed(repository_id, requested_at, now=now, config=config, deps=deps, refresh=refresh)
     later = deps.locks.asked_again_since(lock, now)
     if later is not None:
         deps.scan_queue.request_scan(repository_id, later)
@@ -60,7 +63,7 @@ def scan_repository(
 
 
 def _scan_if_needed(
-    repository_id: str, requested_at: datetime, *, now: datetime, deps: Deps, refresh: bool
+    repository_id: str, requested_at: datetime, *, now: datetime, config: ScanConfig, deps: Deps, refresh: bool
 ) -> ScanResult:
     with deps.store.transaction() as tx:
         repository = tx.repositories.get(repository_id)
@@ -74,9 +77,9 @@ def _scan_if_needed(
     if circuit.is_open(now):
         return ScanResult("skipped")
     try:
-        return _scan(repository, watches, last_commit, now=now, deps=deps)
-    except GitFailure as failure:
-        _record_failure(repository, circuit, str(failure), now=now, deps=deps)
+        return _scan(repository, watches, last_commit, now=now, config=config, deps=deps)
+    except errors.GitFailure as failure:
+        _record_failure(repository, circuit, str(failure), now=now, config=config, deps=deps)
         return ScanResult("failed")
 
 
@@ -86,13 +89,14 @@ def _scan(
     last_commit: str | None,
     *,
     now: datetime,
+    config: ScanConfig,
     deps: Deps,
 ) -> ScanResult:
     token = _github_token(watches, deps=deps)
-    url = f"{deps.settings.git_base_url}/{repository.owner}/{repository.name}.git"
+    url = f"{config.git_base_url}/{repository.owner}/{repository.name}.git"
     head = _git(deps.git.head, url, repository.branch, token)
     if head is None:
-        raise GitFailure(f"branch {repository.branch} not found")
+        raise errors.GitFailure(f"branch {repository.branch} not found")
     # The check is recorded last, once the snapshot is stored and the fan-out queued: a scan killed before that has
     # not covered its request, so the queue's retry of it must not be skipped. The retry finds the head stored and
     # fans out.
@@ -103,8 +107,7 @@ def _scan(
             if repository.consecutive_failures:
                 tx.repositories.record_success(repository.id, head=head)
         return ScanResult("unchanged", head, deliveries=deliveries)
-    cache_dir = os.path.join(deps.settings.ephemeral_dir, repository.id)
-    tree = _git(deps.git.fetch_tree, url, repository.branch, token, cache_dir, since=last_commit)
+    tree = _git(deps.git.fetch_tree, url, repository.branch, token, since=last_commit)
     is_ignored = deps.git.ignore_filter(tree.docoraignore) if tree.docoraignore is not None else None
     selection = snapshots.select_files(tree.entries, is_ignored)
     scope = tree.touched_paths()  # None when the whole tree was listed
@@ -119,13 +122,16 @@ def _scan(
             facts = tx.snapshots.blob_facts(repository.id, sorted(set(selection.files.values())))
     unknown = sorted(snapshots.unknown_blobs(selection, facts))
     if unknown:
-        blobs = deps.git.read_blobs(url, token, cache_dir, unknown)
-        placed = deps.contents.put_many(_learn_facts(blobs, facts, snapshots.first_paths(selection), deps=deps))
+        blobs = deps.git.read_blobs(url, token, unknown)
+        new_contents = _learn_facts(
+            blobs, facts, snapshots.first_paths(selection), max_file_bytes=config.max_file_bytes
+        )
+        placed = deps.contents.put_many(new_contents)
         for blob_id in unknown:
             learnt = facts[blob_id]
             if (slot := placed.get(learnt.sha256.hex())) is not None:
                 facts[blob_id] = BlobFacts(learnt.sha256, learnt.size, learnt.is_binary, slot)
-    files, skipped = snapshots.build_snapshot(selection, facts, max_file_bytes=deps.settings.max_file_bytes)
+    files, skipped = snapshots.build_snapshot(selection, facts, max_file_bytes=config.max_file_bytes)
     delta = snapshots.snapshot_delta(previous, files, skipped, scope=scope)
     with deps.store.transaction() as tx:
         tx.snapshots.apply(repository.id, commit=tree.commit, delta=delta, taken_at=now)
@@ -137,7 +143,7 @@ def _scan(
 
 
 def _learn_facts(
-    blobs: Iterator[tuple[str, bytes]], facts: dict[str, BlobFacts], paths: dict[str, str], *, deps: Deps
+    blobs: Iterator[tuple[str, bytes]], facts: dict[str, BlobFacts], paths: dict[str, str], *, max_file_bytes: int
 ) -> Iterator[NewContent]:
     """Learn each new blob's facts as it arrives and hand its content on for upload, with its first file's path."""
     while (blob := _git(next, blobs, None)) is not None:
@@ -147,7 +153,7 @@ def _learn_facts(
             check.feed(view[start : start + _DECODE_BYTES])  # slices: decoding a whole 100 MB file would hold its text
         digest = hashlib.sha256(content)
         facts[blob_id] = BlobFacts(digest.digest(), len(content), is_binary=not check.is_text())
-        if len(content) <= deps.settings.max_file_bytes:
+        if len(content) <= max_file_bytes:
             yield NewContent(digest.hexdigest(), content, paths[blob_id])
 
 
@@ -161,11 +167,16 @@ def _fan_out(repository_id: str, *, now: datetime, deps: Deps) -> int:
 
 
 def _record_failure(
-    repository: Repository, circuit: circuit_breaker.Circuit, error: str, *, now: datetime, deps: Deps
+    repository: Repository,
+    circuit: circuit_breaker.Circuit,
+    error: str,
+    *,
+    now: datetime,
+    config: ScanConfig,
+    deps: Deps,
 ) -> None:
-    cooldown = timedelta(milliseconds=deps.settings.circuit_breaker_cooldown_ms)
     after = circuit_breaker.after_failure(
-        circuit, now=now, threshold=deps.settings.circuit_breaker_threshold, cooldown=cooldown
+        circuit, now=now, threshold=config.circuit_breaker_threshold, cooldown=config.circuit_breaker_cooldown
     )
     with deps.store.transaction() as tx:
         tx.repositories.record_failure(repository.id, circuit=after.circuit, error=error)
@@ -191,4 +202,4 @@ def _git(call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     try:
         return call(*args, **kwargs)
     except (errors.NotFound, errors.Unprocessable, errors.Unavailable) as error:
-        raise GitFailure(str(error)) from error
+        raise errors.GitFailure(str(error)) from error

@@ -10,6 +10,13 @@ from chalicelib.services import operations
 
 
 @dataclass(frozen=True)
+class SweepConfig:
+    rescan_interval: timedelta = timedelta(minutes=5)
+    batch_size: int = 500  # per kind of work and sweep; also each bulk operation's step
+    stuck_after: timedelta = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
 class SweepReport:
     scans: int = 0
     retries: int = 0
@@ -18,7 +25,7 @@ class SweepReport:
     skipped: bool = False  # another sweep was running
 
 
-def sweep(*, now: datetime, deps: Deps) -> SweepReport:
+def sweep(*, now: datetime, config: SweepConfig, deps: Deps) -> SweepReport:
     """Enqueue what is due, in bounded batches. Running twice at once, or twice in a row, changes nothing.
 
     The sweep holds a lock, and every enqueue is claimed in Redis first: a repository whose scan is
@@ -28,18 +35,17 @@ def sweep(*, now: datetime, deps: Deps) -> SweepReport:
         if not held:
             return SweepReport(skipped=True)
         return SweepReport(
-            scans=_enqueue_due_scans(now=now, deps=deps),
-            retries=_enqueue_due_retries(now=now, deps=deps),
-            recovered=_recover_left_behind(now=now, deps=deps),
-            operation_steps=operations.advance_running(now=now, deps=deps),
+            scans=_enqueue_due_scans(now=now, config=config, deps=deps),
+            retries=_enqueue_due_retries(now=now, config=config, deps=deps),
+            recovered=_recover_left_behind(now=now, config=config, deps=deps),
+            operation_steps=operations.advance_running(now=now, batch_size=config.batch_size, deps=deps),
         )
 
 
-def _enqueue_due_scans(*, now: datetime, deps: Deps) -> int:
-    settings = deps.settings
-    interval = timedelta(milliseconds=settings.rescan_interval_ms)
+def _enqueue_due_scans(*, now: datetime, config: SweepConfig, deps: Deps) -> int:
+    interval = config.rescan_interval
     with deps.store.transaction() as tx:
-        due = tx.repositories.due_for_scan(checked_before=now - interval, now=now, limit=settings.sweep_batch_size)
+        due = tx.repositories.due_for_scan(checked_before=now - interval, now=now, limit=config.batch_size)
     claim_seconds = max(1, min(int(interval.total_seconds()), 900))
     enqueued = 0
     for repository_id in due:
@@ -49,21 +55,21 @@ def _enqueue_due_scans(*, now: datetime, deps: Deps) -> int:
     return enqueued
 
 
-def _enqueue_due_retries(*, now: datetime, deps: Deps) -> int:
+def _enqueue_due_retries(*, now: datetime, config: SweepConfig, deps: Deps) -> int:
     with deps.store.transaction() as tx:
-        due = tx.watches.due_retries(now=now, limit=deps.settings.sweep_batch_size)
+        due = tx.watches.due_retries(now=now, limit=config.batch_size)
     return _enqueue_deliveries(due, claim_seconds=60, deps=deps)
 
 
-def _recover_left_behind(*, now: datetime, deps: Deps) -> int:
+def _recover_left_behind(*, now: datetime, config: SweepConfig, deps: Deps) -> int:
     """Watches a crashed job left `syncing`, or whose delivery request was lost, get a new request.
 
     A job that is still running holds the watch's lock, so the request it gets is harmless: it finds
     the lock taken and leaves word. Expired locks need nothing: their TTL already freed them.
     """
-    stuck_after = timedelta(milliseconds=deps.settings.stuck_after_ms)
+    stuck_after = config.stuck_after
     with deps.store.transaction() as tx:
-        stuck = tx.watches.left_behind(updated_before=now - stuck_after, now=now, limit=deps.settings.sweep_batch_size)
+        stuck = tx.watches.left_behind(updated_before=now - stuck_after, now=now, limit=config.batch_size)
         for app_id, repository_id in stuck:
             tx.watches.touch(app_id, repository_id)  # so the next sweep waits a whole period again
     return _enqueue_deliveries(stuck, claim_seconds=int(stuck_after.total_seconds()), deps=deps)

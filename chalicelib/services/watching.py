@@ -11,7 +11,7 @@ from chalicelib.domain import git_refs, github_urls, tokens
 from chalicelib.domain.apps import App
 from chalicelib.domain.deliveries import Attempt
 from chalicelib.domain.repositories import NewRepository, NewWatch, WatchStatus
-from chalicelib.ports import Deps
+from chalicelib.ports import Deps, Transaction
 
 logger = logging.getLogger(__name__)
 
@@ -73,13 +73,31 @@ def unwatch(app: App, repository_id: str, *, deps: Deps) -> None:
         tx.repositories.delete_if_unwatched(repository_id)
 
 
-def resync(app: App, repository_id: str, *, deps: Deps) -> None:
-    """Send everything again: the ledger keeps only paths the repository no longer has, whose deletes go first."""
-    show_watch(app, repository_id, deps=deps)
+def resync(app_id: str, repository_id: str, *, deps: Deps) -> None:
+    """Send everything again: the ledger keeps only paths the repository no longer has, whose deletes go first.
+
+    The one resync, whoever asks: the app for itself, or the operator for any watch.
+    """
+    _deliver_again(app_id, repository_id, everything=True, deps=deps)
+
+
+def retry(app_id: str, repository_id: str, *, deps: Deps) -> None:
+    """Deliver what the app lacks now, with a fresh count of attempts (a failed watch, retried on demand)."""
+    _deliver_again(app_id, repository_id, everything=False, deps=deps)
+
+
+def restart_delivery(tx: Transaction, app_id: str, repository_id: str, *, everything: bool) -> bool:
+    """Within `tx`: reset the watch's attempts (and for a resync its ledger); False when there is no such watch."""
+    if everything:
+        tx.deliveries.forget_snapshot_paths(app_id, repository_id)
+    return tx.watches.reset_for_retry(app_id, repository_id)
+
+
+def _deliver_again(app_id: str, repository_id: str, *, everything: bool, deps: Deps) -> None:
     with deps.store.transaction() as tx:
-        tx.deliveries.forget_snapshot_paths(app.id, repository_id)
-        tx.watches.reset_for_retry(app.id, repository_id)
-    deps.delivery_queue.request_delivery(app.id, repository_id)
+        if not restart_delivery(tx, app_id, repository_id, everything=everything):
+            raise errors.NotFound(f"repository {repository_id} is not watched by app {app_id}")
+    deps.delivery_queue.request_delivery(app_id, repository_id)
 
 
 def delivery_attempts(app: App, repository_id: str, *, limit: int, before: int | None, deps: Deps) -> list[Attempt]:

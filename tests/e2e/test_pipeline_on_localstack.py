@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+import requests
 
 from chalicelib.messages import ScanRequested
 from tests.e2e.deployed import Docora, Onboarded, wait_for
@@ -162,6 +163,13 @@ def test_unknown_paths_answer_the_protocols_404_through_api_gateway(docora):
 
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
+
+
+def test_a_known_path_with_another_method_answers_405_with_allow_through_api_gateway(docora):
+    response = requests.put(docora.url("/api/repositories"), json={}, timeout=30)
+
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, POST"
 
 
 def test_health_checks_every_dependency_from_inside_the_deployment(docora):

@@ -14,11 +14,13 @@ from moto import mock_aws
 
 from chalicelib import wiring
 from chalicelib.adapters.git_dulwich import DulwichGit
+from chalicelib.config import Settings
 from chalicelib.domain import tokens
 from chalicelib.domain.apps import NewApp
 from chalicelib.domain.repositories import NewRepository, NewWatch
 from chalicelib.messages import DeliveryRequested, ScanRequested
 from chalicelib.ports import Deps
+from chalicelib.wiring import Configs
 from tests.conftest import make_settings
 from tests.gitserver import GitServer, TestRepo
 
@@ -29,6 +31,8 @@ CLIENT_AUTH_KEY = "receiver-signing-key-0123456789"
 @dataclasses.dataclass
 class ScanStack:
     deps: Deps
+    settings: Settings
+    configs: Configs
     git_server: GitServer
     sqs: Any
     s3: Any
@@ -69,6 +73,7 @@ class ScanStack:
             clock=lambda: datetime.now(UTC),
             time_left_ms=lambda: time_left_ms,
             random=lambda: random,
+            config=self.configs.delivering,
             deps=self.deps,
         )
 
@@ -90,7 +95,7 @@ class ScanStack:
     def scan(self, repository_id: str, *, at: datetime) -> Any:
         from chalicelib.services import scanning
 
-        return scanning.scan_repository(repository_id, at, now=at, deps=self.deps)
+        return scanning.scan_repository(repository_id, at, now=at, config=self.configs.scanning, deps=self.deps)
 
     def deliveries_requested(self) -> list[tuple[str, str]]:
         return [(m.app_id, m.repository_id) for m in self._drain("docora-delivery", DeliveryRequested)]
@@ -138,9 +143,11 @@ def scan_stack(
             ephemeral_dir=str(tmp_path / "ephemeral"),
             **settings,
         )
-        deps = dataclasses.replace(wiring.build(config), git=DulwichGit(timeout=2.0))
+        deps = dataclasses.replace(wiring.build(config), git=DulwichGit(config.ephemeral_dir, timeout=2.0))
+        configs = wiring.configs_from(config)
+        monkeypatch.setattr(wiring, "configs", lambda: configs)  # what the API and consumers read, when a test uses them
         try:
-            yield ScanStack(deps, server, sqs, s3, database_url)
+            yield ScanStack(deps, config, configs, server, sqs, s3, database_url)
         finally:
             deps.store.close()
             deps.git.close()  # type: ignore[attr-defined]

@@ -102,7 +102,7 @@ def test_retrying_all_failed_watches_is_an_operation_with_progress(stack, client
 
     from chalicelib.services import sweeping
 
-    sweeping.sweep(now=datetime.now(UTC), deps=stack.deps)
+    sweeping.sweep(now=datetime.now(UTC), config=stack.configs.sweeping, deps=stack.deps)
     finished = get(client, f"/operations/{operation_id}").json_body
 
     assert started.status_code == 202
@@ -121,7 +121,7 @@ def test_a_running_operation_can_be_cancelled(stack, client):
 
     from chalicelib.services import sweeping
 
-    sweeping.sweep(now=datetime.now(UTC), deps=stack.deps)
+    sweeping.sweep(now=datetime.now(UTC), config=stack.configs.sweeping, deps=stack.deps)
 
     assert (cancelled["status"], cancelled["done"]) == ("cancelled", 2)
     assert stack.rows("SELECT count(*) FROM watches WHERE status = 'failed'") == [(3,)]

@@ -45,8 +45,9 @@ def client(monkeypatch, database_url, redis_url, github, sqs) -> Iterator[Client
         github_api_url=github.url,
         allow_private_webhook_targets=True,
     )
-    deps = wiring.build(settings)
+    deps, configs = wiring.build(settings), wiring.configs_from(settings)
     monkeypatch.setattr(wiring, "deps", lambda: deps)
+    monkeypatch.setattr(wiring, "configs", lambda: configs)
     import app
 
     with Client(app.app) as test_client:

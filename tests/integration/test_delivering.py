@@ -272,7 +272,12 @@ def test_a_missing_content_asks_for_a_refreshing_scan_that_restores_it(stack, re
     missing = stack.deliver(app_id, repository_id)
     (request,) = stack.scans_requested()
     scanning.scan_repository(
-        repository_id, request.requested_at, now=later(request.requested_at), deps=stack.deps, refresh=request.refresh
+        repository_id,
+        request.requested_at,
+        now=later(request.requested_at),
+        config=stack.configs.scanning,
+        deps=stack.deps,
+        refresh=request.refresh,
     )
     delivered = stack.deliver(app_id, repository_id)
 

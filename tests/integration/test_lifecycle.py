@@ -81,13 +81,16 @@ def test_the_sweep_enqueues_each_due_repository_once_even_when_two_run_at_once(s
     reports = []
 
     threads = [
-        threading.Thread(target=lambda: reports.append(sweeping.sweep(now=now, deps=stack.deps))) for _ in range(2)
+        threading.Thread(
+            target=lambda: reports.append(sweeping.sweep(now=now, config=stack.configs.sweeping, deps=stack.deps))
+        )
+        for _ in range(2)
     ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    again = sweeping.sweep(now=now + timedelta(seconds=1), deps=stack.deps)
+    again = sweeping.sweep(now=now + timedelta(seconds=1), config=stack.configs.sweeping, deps=stack.deps)
 
     assert sorted(request.repository_id for request in stack.scans_requested()) == sorted(due)
     assert sum(report.scans for report in reports) == 3
@@ -98,8 +101,8 @@ def test_the_sweep_skips_open_circuits_until_their_cooldown_has_passed(stack):
     repository_id = stack.add_repository()
     stack.rows("UPDATE repositories SET consecutive_failures = 5, circuit_open_until = %s", T0 + timedelta(minutes=5))
 
-    during = sweeping.sweep(now=T0, deps=stack.deps)
-    after = sweeping.sweep(now=T0 + timedelta(minutes=6), deps=stack.deps)
+    during = sweeping.sweep(now=T0, config=stack.configs.sweeping, deps=stack.deps)
+    after = sweeping.sweep(now=T0 + timedelta(minutes=6), config=stack.configs.sweeping, deps=stack.deps)
 
     assert (during.scans, after.scans) == (0, 1)
     assert [request.repository_id for request in stack.scans_requested()] == [repository_id]
@@ -109,8 +112,8 @@ def test_the_sweep_reenqueues_retries_whose_time_has_come(stack):
     repository_id = stack.add_repository()
     stack.rows("UPDATE watches SET next_attempt_at = %s, attempts = 2", T0 + timedelta(minutes=20))
 
-    early = sweeping.sweep(now=T0, deps=stack.deps)
-    due = sweeping.sweep(now=T0 + timedelta(minutes=21), deps=stack.deps)
+    early = sweeping.sweep(now=T0, config=stack.configs.sweeping, deps=stack.deps)
+    due = sweeping.sweep(now=T0 + timedelta(minutes=21), config=stack.configs.sweeping, deps=stack.deps)
 
     assert (early.retries, due.retries) == (0, 1)
     assert stack.deliveries_requested() == [(stack.app_ids(repository_id)[0], repository_id)]
@@ -125,7 +128,7 @@ def test_the_sweep_recovers_work_left_behind(stack, client, receiver, status):
     stack.deliveries_requested()  # the fan-out's request is "lost"
     stack.rows("UPDATE watches SET status = %s, updated_at = now() - interval '10 minutes'", status)
 
-    report = sweeping.sweep(now=datetime.now(UTC), deps=stack.deps)
+    report = sweeping.sweep(now=datetime.now(UTC), config=stack.configs.sweeping, deps=stack.deps)
     (request,) = stack.deliveries_requested()
     stack.deliver(*request)
 

@@ -27,6 +27,7 @@ from chalicelib.adapters.git_dulwich import DulwichGit
 from chalicelib.adapters.postgres import PostgresStore
 from chalicelib.adapters.redis_locks import RedisLocks
 from chalicelib.adapters.redis_rate_limits import RedisRateLimiter
+from chalicelib.config import Settings
 from chalicelib.messages import DeliveryRequested, ScanRequested
 from chalicelib.ports import Deps
 from chalicelib.services import delivering, scanning, sweeping
@@ -73,11 +74,10 @@ class Consumers:
         self.stack = stack
         self.clock = clock
         self.random = random
-        base = stack.deps
-        if ephemeral_dir is not None:
-            base = dataclasses.replace(base, settings=dataclasses.replace(base.settings, ephemeral_dir=ephemeral_dir))
+        self.configs = stack.configs
         self.git_timeout = git_timeout
-        self.deps, self.redis = _container(base, git_timeout)
+        self._cache_root = ephemeral_dir or stack.settings.ephemeral_dir
+        self.deps, self.redis = _container(stack.deps, stack.settings, self._cache_root, git_timeout)
         self.failures: list[str] = []  # one line per job that crashed or raised
         self.outcomes: list[tuple[str, str]] = []  # (kind, outcome) of each job that returned
         self.sweeps = 0
@@ -91,7 +91,12 @@ class Consumers:
 
     def scan(self, request: ScanRequested) -> scanning.ScanResult:
         return scanning.scan_repository(
-            request.repository_id, request.requested_at, now=self.clock.now(), deps=self.deps, refresh=request.refresh
+            request.repository_id,
+            request.requested_at,
+            now=self.clock.now(),
+            config=self.configs.scanning,
+            deps=self.deps,
+            refresh=request.refresh,
         )
 
     def deliver(self, app_id: str, repository_id: str) -> delivering.Delivered:
@@ -101,6 +106,7 @@ class Consumers:
             clock=self.clock.now,
             time_left_ms=lambda: 900_000,
             random=self.random,
+            config=self.configs.delivering,
             deps=self.deps,
         )
 
@@ -140,12 +146,12 @@ class Consumers:
 
     def sweep(self, *, at: datetime | None = None) -> sweeping.SweepReport:
         """One sweep, at `at` or else once rescans and work left behind are due."""
+        config = self.configs.sweeping
         if at is None:
-            settings = self.deps.settings
-            at = self.clock.now() + timedelta(milliseconds=max(settings.stuck_after_ms, settings.rescan_interval_ms))
+            at = self.clock.now() + max(config.stuck_after, config.rescan_interval)
         self.clock.advance(max(0.0, (at - self.clock.now()).total_seconds()) + 0.001)
         self.sweeps += 1
-        return sweeping.sweep(now=self.clock.now(), deps=self.deps)
+        return sweeping.sweep(now=self.clock.now(), config=config, deps=self.deps)
 
     def settle(self, *, sweeps: int = 0) -> None:
         """Run what the queues hold, then `sweeps` times: a sweep and what it enqueued."""
@@ -176,7 +182,7 @@ class Consumers:
             self.failures.append(f"{kind}: crashed ({crash})")
             self._make_visible(queue, handle)
             _close(self.deps, self.redis)
-            self.deps, self.redis = _container(self.deps, self.git_timeout)
+            self.deps, self.redis = _container(self.deps, self.stack.settings, self._cache_root, self.git_timeout)
             return
         except errors.ServiceError as error:
             self.failures.append(f"{kind}: {type(error).__name__}: {error}")
@@ -207,16 +213,15 @@ class Consumers:
         return self.stack.sqs.get_queue_url(QueueName=queue)["QueueUrl"]
 
 
-def _container(base: Deps, git_timeout: float) -> tuple[Deps, redis.Redis]:
+def _container(base: Deps, settings: Settings, cache_root: str, git_timeout: float) -> tuple[Deps, redis.Redis]:
     """Fresh adapters that hold state per container: connections to Postgres and Redis, the git cache handle."""
-    settings = base.settings
     # Named, so a test can find this container's connections on the server and cut them.
     separator = "&" if "?" in settings.redis_url else "?"
     client = redis_client.connect(f"{settings.redis_url}{separator}client_name=docora-{uuid.uuid4().hex[:12]}")
     deps = dataclasses.replace(
         base,
         store=PostgresStore(settings.database_url),
-        git=DulwichGit(timeout=git_timeout),
+        git=DulwichGit(cache_root, timeout=git_timeout),
         locks=RedisLocks(client),
         rate_limiter=RedisRateLimiter(client),
     )

@@ -111,7 +111,7 @@ def test_redis_restarted_mid_delivery_loses_the_lock_and_both_jobs_still_end_rig
     first.start()
     assert held.entered.wait(30)
 
-    restart_redis(stack.deps.settings.redis_url, consumers.redis)
+    restart_redis(stack.settings.redis_url, consumers.redis)
     other = Consumers(stack, clock)
     try:
         second = other.deliver(app_id, watched.repository_id)
@@ -143,7 +143,7 @@ def test_a_dependency_refusing_connections_fails_the_job_and_it_runs_when_it_is_
     if queue == DELIVERY_QUEUE:
         consumers.run_once((SCAN_QUEUE,))
     healthy = consumers.deps
-    consumers.replace(**_refusing(dependency, healthy))
+    consumers.replace(**_refusing(dependency, stack.settings))
 
     try:
         consumers.run_once((queue,))
@@ -250,7 +250,7 @@ def test_a_git_server_that_hangs_or_resets_is_a_recorded_failure_and_the_next_sw
     assert stack.rows("SELECT consecutive_failures, last_error FROM repositories") == [(0, None)]
 
 
-def _refusing(dependency: str, healthy) -> dict:
+def _refusing(dependency: str, settings) -> dict:
     """Adapters of `dependency` pointed at a loopback port that refuses every connection."""
     endpoint = f"http://127.0.0.1:{closed_port()}"
     if dependency == "redis":
@@ -258,9 +258,9 @@ def _refusing(dependency: str, healthy) -> dict:
         return {"locks": RedisLocks(client), "rate_limiter": RedisRateLimiter(client)}
     if dependency == "s3":
         s3 = boto3.client("s3", endpoint_url=endpoint, config=_REFUSING)
-        return {"contents": S3Contents(s3, healthy.settings.content_bucket)}
+        return {"contents": S3Contents(s3, settings.content_bucket)}
     sqs = boto3.client("sqs", endpoint_url=endpoint, config=_REFUSING)
-    return {"delivery_queue": SqsDeliveryQueue(sqs, healthy.settings.delivery_queue_name)}
+    return {"delivery_queue": SqsDeliveryQueue(sqs, settings.delivery_queue_name)}
 
 
 def _empty_and_delete_bucket(s3) -> None:

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from tests.unit.conftest import client, deps  # noqa: F401 - fixtures, shared on purpose
+from tests.unit.conftest import client, configs, deps  # noqa: F401 - fixtures, shared on purpose
 
 
 @pytest.fixture

@@ -165,6 +165,49 @@ def test_hostile_bodies_are_refused_plainly(client, deps, body):
     assert deps.store.tables.apps == {}
 
 
+@pytest.mark.parametrize("field", ["app_name", "email", "description", "website"])
+def test_a_nul_character_in_a_profile_field_is_refused_naming_the_field(client, resolving, field):
+    valid = {"base_url": "https://receiver.example.com", "app_name": "x", "email": "x@example.com"}
+    poisoned = {"app_name": "a\x00b", "email": "a\x00b@example.com", "description": "\x00", "website": "https://a\x00b"}
+    token = onboard(client, "https://receiver.example.com").json_body["token"]
+
+    onboarding = client.http.post(
+        "/api/apps/onboard", headers=admin_headers(), body=json.dumps(valid | {field: poisoned[field]})
+    )
+    patching = client.http.patch("/api/apps/me", headers=bearer(token), body=json.dumps({field: poisoned[field]}))
+
+    for response in (onboarding, patching):
+        assert response.status_code == 400
+        assert [detail["field"] for detail in response.json_body["details"]] == [field]
+    assert len(resolving.store.tables.apps) == 1
+
+
+def test_a_nul_character_in_an_operator_search_is_refused_naming_the_field(client):
+    response = client.http.get("/api/admin/apps?search=%00", headers=admin_headers())
+
+    assert response.status_code == 400
+    assert response.json_body["details"] == [{"field": "search", "message": "must not contain NUL characters"}]
+
+
+def test_a_json_object_with_a_key_given_twice_is_refused_rather_than_guessed(client, deps):
+    body = (
+        b'{"base_url": "https://receiver.example.com", "app_name": "x", "email": "x@example.com", "email": "y@e.com"}'
+    )
+
+    response = client.http.post("/api/apps/onboard", headers=admin_headers(), body=body)
+
+    assert response.status_code == 400
+    assert response.json_body["details"] == [{"field": "email", "message": "is given more than once"}]
+    assert deps.store.tables.apps == {}
+
+
+def test_a_known_path_called_with_the_wrong_method_is_405_with_allow_not_404(client):
+    response = client.http.delete("/api/apps/onboard", headers=admin_headers())
+
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "POST"
+
+
 def test_secret_comparisons_are_constant_time(monkeypatch):
     calls = []
     original = hmac.compare_digest

@@ -31,10 +31,9 @@ PUBLIC_IP = "93.184.216.34"
 def fake_deps(**settings: object) -> Deps:
     config = make_settings(**settings)
     return Deps(
-        settings=config,
         store=InMemoryStore(),
         cipher=AesGcmCipher(config.encryption_key),
-        token_hasher=BcryptTokenHasher(rounds=4),
+        token_hasher=BcryptTokenHasher(config.encryption_key, rounds=4),
         github=StaticGitHub(),
         scan_queue=RecordingScanQueue(),
         rate_limiter=CountingRateLimiter(),
@@ -57,8 +56,19 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", refuse)
 
 
+def fake_configs(**settings: object) -> wiring.Configs:
+    return wiring.configs_from(make_settings(**settings))
+
+
 @pytest.fixture
-def deps(monkeypatch: pytest.MonkeyPatch) -> Deps:
+def configs(monkeypatch: pytest.MonkeyPatch) -> wiring.Configs:
+    built = fake_configs()
+    monkeypatch.setattr(wiring, "configs", lambda: built)
+    return built
+
+
+@pytest.fixture
+def deps(monkeypatch: pytest.MonkeyPatch, configs: wiring.Configs) -> Deps:
     built = fake_deps()
     monkeypatch.setattr(wiring, "deps", lambda: built)
     return built

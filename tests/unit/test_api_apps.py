@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib import wiring
-from tests.unit.conftest import admin_headers, bearer, fake_deps
+from tests.unit.conftest import admin_headers, bearer, fake_configs
 
 MERGE_TEMPLATE = Path(__file__).resolve().parents[2] / ".chalice" / "merge-template.json"
 ONBOARDING = {"base_url": "https://receiver.example.com/hooks", "app_name": "Mirror", "email": "ops@example.com"}
@@ -54,8 +54,8 @@ def test_onboarding_needs_the_operator_key(client, deps, headers):
 
 
 def test_open_onboarding_needs_no_key(client, monkeypatch):
-    opened = fake_deps(onboarding_mode="open")
-    monkeypatch.setattr(wiring, "deps", lambda: opened)
+    opened = fake_configs(onboarding_mode="open")
+    monkeypatch.setattr(wiring, "configs", lambda: opened)
 
     response = onboard(client, headers={"Content-Type": "application/json"})
 
@@ -117,8 +117,8 @@ def test_unparseable_bodies_are_refused_plainly(client, deps, raw):
 
 
 def test_public_routes_are_rate_limited_per_client_ip(client, monkeypatch):
-    limited = fake_deps(public_rate_limit_per_minute=2)
-    monkeypatch.setattr(wiring, "deps", lambda: limited)
+    limited = fake_configs(public_rate_limit_per_minute=2)
+    monkeypatch.setattr(wiring, "configs", lambda: limited)
 
     statuses = [onboard(client).status_code for _ in range(3)]
 
@@ -143,8 +143,8 @@ def test_a_valid_token_authenticates_and_a_wrong_one_does_not(client):
 
 
 def test_client_routes_are_rate_limited_per_app(client, monkeypatch):
-    limited = fake_deps(app_rate_limit_per_minute=2)
-    monkeypatch.setattr(wiring, "deps", lambda: limited)
+    limited = fake_configs(app_rate_limit_per_minute=2)
+    monkeypatch.setattr(wiring, "configs", lambda: limited)
     token = onboard(client).json_body["token"]
 
     statuses = [client.http.get("/api/repositories", headers=bearer(token)).status_code for _ in range(3)]
@@ -231,23 +231,28 @@ def test_the_deployment_turns_on_partial_batch_failure_for_every_consumer():
         assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
-def test_every_route_is_in_the_openapi_document_and_nothing_else():
+def test_every_route_is_a_declared_endpoint_and_every_endpoint_is_in_the_openapi_document():
     import app
-    from chalicelib import openapi
+    from chalicelib.edge import openapi
+    from chalicelib.edge.endpoints import ENDPOINTS
 
-    routes = {
-        (method.lower(), path)
+    served = {
+        (method.lower(), path): entry.view_name
         for path, methods in app.app.routes.items()
-        for method in methods
+        for method, entry in methods.items()
         if path != "/{proxy+}"  # the catch-all that answers unknown paths 404 is no part of the API
     }
+    declared = {(endpoint.method, endpoint.path) for endpoint in ENDPOINTS}
     documented = {(method, path) for path, methods in openapi.document()["paths"].items() for method in methods}
 
-    assert routes == documented
+    undeclared = {route: view for route, view in served.items() if route not in declared}
+    assert all(view.startswith("refuse_method_") for view in undeclared.values()), undeclared
+    assert declared == documented
+    assert len(declared) == len(ENDPOINTS)  # no endpoint declared twice
 
 
 def test_every_operator_route_is_under_its_own_tag_and_needs_the_operator_key():
-    from chalicelib import openapi
+    from chalicelib.edge import openapi
 
     for path, methods in openapi.document()["paths"].items():
         for operation in methods.values():

@@ -5,23 +5,25 @@ from __future__ import annotations
 from chalicelib.adapters.bcrypt_tokens import BcryptTokenHasher
 from chalicelib.domain import tokens
 
+SECRET = bytes(range(32))
+
 
 def test_a_token_verifies_against_its_own_hash():
-    hasher = BcryptTokenHasher(rounds=4)
+    hasher = BcryptTokenHasher(SECRET, rounds=4)
     token = tokens.new_bearer_token()
 
     assert hasher.verify(token, hasher.hash(token))
 
 
 def test_another_token_does_not_verify():
-    hasher = BcryptTokenHasher(rounds=4)
+    hasher = BcryptTokenHasher(SECRET, rounds=4)
     token_hash = hasher.hash(tokens.new_bearer_token())
 
     assert not hasher.verify(tokens.new_bearer_token(), token_hash)
 
 
 def test_hashes_are_salted():
-    hasher = BcryptTokenHasher(rounds=4)
+    hasher = BcryptTokenHasher(SECRET, rounds=4)
     token = tokens.new_bearer_token()
 
     assert hasher.hash(token) != hasher.hash(token)
@@ -30,21 +32,21 @@ def test_hashes_are_salted():
 def test_the_hash_does_not_contain_the_token():
     token = tokens.new_bearer_token()
 
-    assert token not in BcryptTokenHasher(rounds=4).hash(token)
+    assert token not in BcryptTokenHasher(SECRET, rounds=4).hash(token)
 
 
 def test_the_default_cost_is_12():
-    token_hash = BcryptTokenHasher().hash(tokens.new_bearer_token())
+    token_hash = BcryptTokenHasher(SECRET).hash(tokens.new_bearer_token())
 
     assert token_hash.startswith("$2b$12$")
 
 
 def test_the_given_cost_is_used():
-    assert BcryptTokenHasher(rounds=4).hash("docora_x").startswith("$2b$04$")
+    assert BcryptTokenHasher(SECRET, rounds=4).hash("docora_x").startswith("$2b$04$")
 
 
 def test_a_malformed_hash_verifies_nothing():
-    hasher = BcryptTokenHasher(rounds=4)
+    hasher = BcryptTokenHasher(SECRET, rounds=4)
 
     assert not hasher.verify("docora_x", "not a bcrypt hash")
     assert not hasher.verify("docora_x", "")
@@ -52,7 +54,7 @@ def test_a_malformed_hash_verifies_nothing():
 
 
 def test_a_token_longer_than_bcrypt_reads_verifies_nothing():
-    hasher = BcryptTokenHasher(rounds=4)
+    hasher = BcryptTokenHasher(SECRET, rounds=4)
     token_hash = hasher.hash("x" * 72)
 
     assert not hasher.verify("x" * 73, token_hash)
@@ -68,7 +70,7 @@ class _Clock:
 
 def test_a_verified_pair_is_remembered_and_then_forgotten():
     clock = _Clock()
-    hasher = BcryptTokenHasher(rounds=4, remember_seconds=60, clock=clock)
+    hasher = BcryptTokenHasher(SECRET, rounds=4, remember_seconds=60, clock=clock)
     token = tokens.new_bearer_token()
     token_hash = hasher.hash(token)
     hasher.verify(token, token_hash)
@@ -83,7 +85,7 @@ def test_a_verified_pair_is_remembered_and_then_forgotten():
 
 
 def test_a_remembered_token_is_checked_again_against_a_new_hash():
-    hasher = BcryptTokenHasher(rounds=4)
+    hasher = BcryptTokenHasher(SECRET, rounds=4)
     token = tokens.new_bearer_token()
     hasher.verify(token, hasher.hash(token))
 
@@ -91,7 +93,7 @@ def test_a_remembered_token_is_checked_again_against_a_new_hash():
 
 
 def test_failures_are_not_remembered_and_memory_is_bounded():
-    hasher = BcryptTokenHasher(rounds=4, remember_at_most=2)
+    hasher = BcryptTokenHasher(SECRET, rounds=4, remember_at_most=2)
     token_hash = hasher.hash("docora_a")
 
     assert not hasher.verify("docora_b", token_hash)
@@ -99,3 +101,9 @@ def test_failures_are_not_remembered_and_memory_is_bounded():
         hasher.verify(token, hasher.hash(token))
 
     assert len(hasher._verified) == 2
+
+
+def test_the_lookup_key_is_the_keyed_digest_of_the_token():
+    token = tokens.new_bearer_token()
+
+    assert BcryptTokenHasher(SECRET, rounds=4).lookup_key(token) == tokens.token_lookup_key(token, SECRET)

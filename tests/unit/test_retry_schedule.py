@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from chalicelib.domain import retry_schedule
-from chalicelib.domain.retry_schedule import backoff_delay_ms, outcome, retry_after_seconds
+from chalicelib.domain.retry_schedule import backoff_delay_ms, classify_status, retry_after_seconds
 
 NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 JUST_UNDER_ONE = 1 - 2**-53
@@ -89,5 +89,5 @@ def test_retry_after_bounds_are_configurable():
         (None, "failed"),
     ],
 )
-def test_outcome_classifies_status_codes(status, expected):
-    assert outcome(status) == expected
+def test_classify_status_sorts_answers_into_delivered_gone_throttled_and_failed(status, expected):
+    assert classify_status(status) == expected

@@ -1,19 +1,52 @@
-"""Request and response bodies of the HTTP API: validation for requests, and the OpenAPI document's schemas."""
+"""Request and response bodies of the HTTP API: requests are validated by them, replies serialised by them, and
+the OpenAPI document's schemas are theirs. Each reply model builds itself from what the services return (`of`).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints, WithJsonSchema, field_validator
+from pydantic_core import PydanticCustomError
+
+from chalicelib.domain.apps import App
+from chalicelib.domain.deliveries import Attempt
+from chalicelib.domain.operations import ListPage, ListQuery, Operation
+from chalicelib.domain.repositories import WatchStatus
+from chalicelib.services.github_events import Receipt
+from chalicelib.services.health import Health
+from chalicelib.services.onboarding import OnboardedApp
 
 _Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 # The rest of git's ref-name rules are checked by domain.git_refs.
 _GIT_BRANCH = r"^[^\x00-\x20~^:?*\[\\\x7f]{1,255}$"
 
 
+def iso_millis(moment: datetime) -> str:
+    """The protocol's timestamps: ISO 8601 in UTC, with milliseconds and `Z`."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(iso_millis, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
 class _Request(BaseModel):
     # Strict: "1" is not a number and 1 is not a string; unknown fields are refused, not ignored.
     model_config = ConfigDict(strict=True, extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # Postgres text cannot hold U+0000: refused here, naming the field, rather than failing there.
+        if isinstance(value, str) and "\x00" in value:
+            raise PydanticCustomError("nul_character", "must not contain NUL characters")
+        return value
 
 
 class OnboardRequest(_Request):
@@ -110,13 +143,20 @@ class OnboardResponse(BaseModel):
     app_id: Annotated[str, Field(examples=["app_0123456789abcdef01234567"])]
     token: Annotated[str, Field(description="Bearer token; shown only in this reply.")]
     client_auth_key: Annotated[str | None, Field(description="Present only when Docora generated it.")] = None
-    created_at: str
+    created_at: Timestamp
+
+    @classmethod
+    def of(cls, onboarded: OnboardedApp) -> OnboardResponse:
+        fields: dict[str, Any] = {"app_id": onboarded.app.id, "token": onboarded.token}
+        if onboarded.generated_client_auth_key is not None:  # given only then: fields not given are left out
+            fields["client_auth_key"] = onboarded.generated_client_auth_key
+        return cls(**fields, created_at=onboarded.app.created_at)
 
 
 class Circuit(BaseModel):
     status: Literal["closed", "open"]
     consecutive_failures: int
-    open_until: str | None
+    open_until: Timestamp | None
 
 
 class WatchResponse(BaseModel):
@@ -157,20 +197,57 @@ class WatchResponse(BaseModel):
     is_private: bool
     status: Literal["pending", "syncing", "synced", "failed"]
     last_commit_sha: str | None
-    last_synced_at: str | None
-    last_checked_at: str | None
+    last_synced_at: Timestamp | None
+    last_checked_at: Timestamp | None
     files_total: int
     files_delivered: int
     files_pending: int
     attempts: int
     last_error: str | None
-    next_attempt_at: str | None
+    next_attempt_at: Timestamp | None
     circuit: Circuit
-    created_at: str
+    deliveries: Literal["active", "paused"]
+    paused_reason: str | None
+    created_at: Timestamp
+
+    @classmethod
+    def of(cls, status: WatchStatus, *, now: datetime) -> WatchResponse:
+        repository, watch = status.repository, status.watch
+        circuit_open = repository.circuit_open_until is not None and repository.circuit_open_until > now
+        return cls(
+            repository_id=repository.id,
+            github_url=repository.github_url,
+            owner=repository.owner,
+            name=repository.name,
+            branch=repository.branch,
+            is_private=repository.is_private,
+            status=watch.status,  # type: ignore[arg-type]  # the database's check constraint holds it to these
+            last_commit_sha=watch.last_commit_sha,
+            last_synced_at=watch.last_synced_at,
+            last_checked_at=repository.last_checked_at,
+            files_total=status.files_total,
+            files_delivered=status.files_delivered,
+            files_pending=status.files_pending,
+            attempts=watch.attempts,
+            last_error=watch.last_error or repository.last_error,
+            next_attempt_at=watch.next_attempt_at,
+            circuit=Circuit(
+                status="open" if circuit_open else "closed",
+                consecutive_failures=repository.consecutive_failures,
+                open_until=repository.circuit_open_until if circuit_open else None,
+            ),
+            deliveries="paused" if status.deliveries_paused else "active",
+            paused_reason=status.paused_reason,
+            created_at=watch.created_at,
+        )
 
 
 class WatchListResponse(BaseModel):
     repositories: list[WatchResponse]
+
+    @classmethod
+    def of(cls, statuses: list[WatchStatus], *, now: datetime) -> WatchListResponse:
+        return cls(repositories=[WatchResponse.of(status, now=now) for status in statuses])
 
 
 class HealthResponse(BaseModel):
@@ -188,9 +265,18 @@ class HealthResponse(BaseModel):
     )
 
     status: Literal["ok", "degraded"]
-    timestamp: str
+    timestamp: Timestamp
     uptime: float
     checks: dict[str, Literal["ok", "unavailable"]]
+
+    @classmethod
+    def of(cls, health: Health, *, uptime_seconds: float) -> HealthResponse:
+        return cls(
+            status="ok" if health.healthy else "degraded",
+            timestamp=health.checked_at,
+            uptime=round(uptime_seconds, 3),
+            checks=health.checks,  # type: ignore[arg-type]  # health.check writes only these two values
+        )
 
 
 class VersionResponse(BaseModel):
@@ -246,7 +332,21 @@ class AppResponse(BaseModel):
     base_url: str
     deliveries: Literal["active", "paused"]
     paused_reason: str | None
-    created_at: str
+    created_at: Timestamp
+
+    @classmethod
+    def of(cls, app: App) -> AppResponse:
+        return cls(
+            app_id=app.id,
+            app_name=app.app_name,
+            email=app.email,
+            website=app.website,
+            description=app.description,
+            base_url=app.base_url,
+            deliveries=app.delivery_state,  # type: ignore[arg-type]  # held to these by a check constraint
+            paused_reason=app.paused_reason,
+            created_at=app.created_at,
+        )
 
 
 class RotatedTokenResponse(BaseModel):
@@ -264,7 +364,8 @@ class RotatedKeyResponse(BaseModel):
 
     client_auth_key: Annotated[str, Field(description="The new signing key, shown only in this reply.")]
     previous_key_valid_until: Annotated[
-        str, Field(description="Until then webhooks also carry X-Docora-Signature-Previous, made with the old key.")
+        Timestamp,
+        Field(description="Until then webhooks also carry X-Docora-Signature-Previous, made with the old key."),
     ]
 
 
@@ -273,8 +374,12 @@ class Accepted(BaseModel):
         json_schema_extra={"examples": [{"status": "accepted", "message": "every file will be sent again"}]}
     )
 
-    status: Literal["accepted"]
+    status: Literal["accepted"] = "accepted"
     message: str
+
+    @classmethod
+    def of(cls, message: str) -> Accepted:
+        return cls(status="accepted", message=message)
 
 
 class GitHubWebhookReceipt(BaseModel):
@@ -294,6 +399,14 @@ class GitHubWebhookReceipt(BaseModel):
     detail: str
     repository_id: str | None = None
 
+    @classmethod
+    def of(cls, receipt: Receipt) -> GitHubWebhookReceipt:
+        return cls(
+            outcome=receipt.outcome,  # type: ignore[arg-type]  # github_events.receive returns only these
+            detail=receipt.detail,
+            repository_id=receipt.repository_id,
+        )
+
 
 class DeliveryAttemptResponse(BaseModel):
     id: int
@@ -304,7 +417,7 @@ class DeliveryAttemptResponse(BaseModel):
     status_code: int | None
     error: str | None
     duration_ms: int
-    attempted_at: str
+    attempted_at: Timestamp
 
 
 class DeliveryAttemptList(BaseModel):
@@ -333,6 +446,24 @@ class DeliveryAttemptList(BaseModel):
 
     deliveries: list[DeliveryAttemptResponse]
     next_before: Annotated[int | None, Field(description="Pass as `before` for the next page.")]
+
+    @classmethod
+    def of(cls, attempts: list[Attempt], *, limit: int) -> DeliveryAttemptList:
+        items = [
+            DeliveryAttemptResponse(
+                id=attempt.id or 0,
+                path=attempt.path,
+                event=attempt.event,
+                delivery_id=attempt.delivery_id,
+                attempt=attempt.attempt,
+                status_code=attempt.status_code,
+                error=attempt.error,
+                duration_ms=attempt.duration_ms,
+                attempted_at=attempt.attempted_at,
+            )
+            for attempt in attempts
+        ]
+        return cls(deliveries=items, next_before=attempts[-1].id if len(attempts) == limit else None)
 
 
 class OverviewResponse(BaseModel):
@@ -380,15 +511,24 @@ class ListResponse(BaseModel):
         }
     )
 
-    items: list[dict[str, object]]
+    items: list[dict[str, Any]]
     total: int
     limit: int
     offset: int
+
+    @classmethod
+    def of(cls, page: ListPage, query: ListQuery) -> ListResponse:
+        items = [{key: _plain(value) for key, value in item.items()} for item in page.items]
+        return cls(items=items, total=page.total, limit=query.limit, offset=query.offset)
 
 
 class AppDetailResponse(BaseModel):
     app: AppResponse
     repositories: list[WatchResponse]
+
+    @classmethod
+    def of(cls, app: App, statuses: list[WatchStatus], *, now: datetime) -> AppDetailResponse:
+        return cls(app=AppResponse.of(app), repositories=[WatchResponse.of(status, now=now) for status in statuses])
 
 
 class OperationResponse(BaseModel):
@@ -415,5 +555,22 @@ class OperationResponse(BaseModel):
     status: Literal["running", "done", "cancelled"]
     total: int
     done: int
-    created_at: str
-    updated_at: str
+    created_at: Timestamp
+    updated_at: Timestamp
+
+    @classmethod
+    def of(cls, operation: Operation) -> OperationResponse:
+        return cls(
+            operation_id=operation.id,
+            kind=operation.kind,  # type: ignore[arg-type]  # domain.operations.KINDS
+            app_id=operation.app_id,
+            status=operation.status,  # type: ignore[arg-type]  # held to these by a check constraint
+            total=operation.total,
+            done=operation.done,
+            created_at=operation.created_at,
+            updated_at=operation.updated_at,
+        )
+
+
+def _plain(value: Any) -> Any:
+    return iso_millis(value) if isinstance(value, datetime) else value
