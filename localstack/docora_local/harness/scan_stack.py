@@ -19,8 +19,8 @@ from chalicelib.domain.apps import NewApp
 from chalicelib.domain.repositories import NewRepository, NewWatch
 from chalicelib.messages import DeliveryRequested, ScanRequested
 from chalicelib.ports import Deps
-from tests.conftest import make_settings
-from tests.gitserver import GitServer, TestRepo
+from docora_local.harness.settings import make_settings
+from docora_local.standins.git_server import GitServer, TestRepo
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 CLIENT_AUTH_KEY = "receiver-signing-key-0123456789"
