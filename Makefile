@@ -38,7 +38,7 @@ TEST_ENV = TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql://postgres@127.0.0
 # LocalStack (unless AWS_ENDPOINT_URL names one), Postgres, Redis, the deployed stack; Ctrl-C stops them.
 # GITHUB=local adds the GitHub stand-ins, serving the repositories in GITHUB_REPOS (default .docora/repos).
 run: .venv/.installed $(if $(AWS_ENDPOINT_URL),,.venv-localstack/.installed)
-	.venv/bin/python -m localstack.devstack
+	PYTHONPATH=localstack .venv/bin/python -m docora_local.devstack
 
 # Applies sql/migrations to the database named by DATABASE_URL.
 migrate: .venv/.installed

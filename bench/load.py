@@ -21,11 +21,13 @@ import pytest
 import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# localstack/ holds docora_local, the tooling this shares with the tests.
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "localstack"))
 
 from bench.scratch_database import scratch_database
-from tests.integration.scan_stack import scan_stack
-from tests.reliability.consumers import Clock
-from tests.reliability.load import LoadConfig, run_load, summary, write_results
+from docora_local.harness.consumers import Clock
+from docora_local.harness.load import LoadConfig, run_load, summary, write_results
+from docora_local.harness.scan_stack import scan_stack
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 

@@ -1,7 +1,7 @@
 """Scan cost of a 20,244-file repository against the git CLI on the same loopback git server, in one run.
 
 The repository (440 folders of 46 small text files, plus 4 binaries of 0.25 and 1 MB) is written with
-`git fast-import` and served by tests/gitserver.GitServer (`git http-backend`, protocol v2). Baselines, over the
+`git fast-import` and served by docora_local.standins.git_server (`git http-backend`, protocol v2). Baselines, over the
 same server:
 - initial: `git clone --depth 1 --no-checkout`, `git ls-tree -r`, then every blob read through one
   `git cat-file --batch` and hashed with SHA-256 in Python (no checkout); median of 3 clones;
@@ -49,6 +49,8 @@ from typing import Any
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# localstack/ holds docora_local, the tooling this shares with the tests.
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "localstack"))
 
 from bench.moto_server import AWS_ENV, moto_server
 from bench.scratch_database import scratch_database
@@ -59,7 +61,7 @@ from chalicelib.adapters.postgres_watches import PostgresWatches
 from chalicelib.domain import tokens
 from chalicelib.domain.apps import NewApp
 from chalicelib.domain.repositories import NewRepository, NewWatch
-from tests.gitserver import GitServer
+from docora_local.standins.git_server import GitServer
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 KEY = bytes.fromhex("11" * 32)

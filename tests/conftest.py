@@ -1,4 +1,4 @@
-"""Shared fixtures: a migrated template database cloned per test, a clean Redis database, settings."""
+"""Shared fixtures: a migrated template database cloned per test, a clean Redis database (settings: docora_local)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,6 @@ import pytest
 from psycopg import sql
 
 from chalicelib import migrate
-from chalicelib.config import Settings
-
-TEST_ENCRYPTION_KEY = "0f" * 32
-TEST_ADMIN_API_KEY = "admin-" + "k" * 40
 
 
 def _required_url(name: str) -> str:
@@ -63,15 +59,3 @@ def redis_url() -> Iterator[str]:
     yield url
     client.flushdb()
     client.close()
-
-
-def make_settings(**overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "database_url": "postgresql://unused",
-        "redis_url": "redis://unused",
-        "encryption_key": bytes.fromhex(TEST_ENCRYPTION_KEY),
-        "admin_api_key": TEST_ADMIN_API_KEY,
-        "allow_private_webhook_targets": False,
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]

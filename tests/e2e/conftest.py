@@ -12,11 +12,11 @@ import pytest
 import redis
 from psycopg import sql
 
-from localstack import deploy
-from tests.conftest import TEST_ADMIN_API_KEY, TEST_ENCRYPTION_KEY
+from docora_local import deploy
+from docora_local.harness.settings import TEST_ADMIN_API_KEY, TEST_ENCRYPTION_KEY
+from docora_local.standins.git_server import GitServer
+from docora_local.standins.github_api import GitHubStandIn
 from tests.e2e.deployed import Docora, localstack, session_for
-from tests.gitserver import GitServer
-from tests.standins.github_api import GitHubStandIn
 
 WEBHOOK_SECRET = "e2e-github-webhook-secret"
 # The unit and integration tests flush TEST_REDIS_URL's database; the deployed functions use the one below it.

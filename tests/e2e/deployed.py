@@ -1,7 +1,7 @@
 """Docora deployed on LocalStack for a test session, and what tests need to drive it from outside.
 
 LocalStack runs in host mode on a free loopback port with its state in a temporary folder; the stack is
-packaged and deployed once (localstack/deploy.py), exactly as `make run` does. The functions are processes
+packaged and deployed once (docora_local/deploy.py), exactly as `make run` does. The functions are processes
 of this Python, so they reach the session's Postgres database, Redis, the git smart-HTTP server, the GitHub
 stand-in and the receivers, all on loopback.
 """
@@ -25,9 +25,9 @@ from typing import Any, TypeVar
 import boto3
 import requests
 
-from localstack import deploy, host
-from localstack.endpoints import free_port
-from tests.integration.receivers import PythonReceiver
+from docora_local import deploy, host
+from docora_local.endpoints import free_port
+from docora_local.harness.receivers import PythonReceiver
 
 T = TypeVar("T")
 READY_SECONDS = 60

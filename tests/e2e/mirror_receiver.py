@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from tests.gitserver import TestRepo, git
+from docora_local.standins.git_server import TestRepo, git
 
 RECEIVER = Path(__file__).resolve().parents[2] / "examples" / "receiver" / "receiver.py"
 _LISTENING = re.compile(r"listening on (http://[^,]+),")

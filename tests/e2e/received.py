@@ -10,8 +10,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from docora_local.harness.receivers import Received
 from tests.e2e.deployed import Onboarded
-from tests.integration.receivers import Received
 
 MAX_CLOCK_SKEW_SECONDS = 300  # PROTOCOL.md §1.2
 

@@ -17,10 +17,10 @@ import pytest
 import requests
 
 from chalicelib.messages import ScanRequested
+from docora_local.harness.receivers import PythonReceiver, Reply
+from docora_local.standins.git_server import GitServer, TestRepo
 from tests.e2e.deployed import Docora, Onboarded, wait_for
 from tests.e2e.received import Event, events, sha256
-from tests.gitserver import GitServer, TestRepo
-from tests.integration.receivers import PythonReceiver, Reply
 
 pytestmark = pytest.mark.timeout(300)  # the first test also waits for LocalStack and the deployment
 

@@ -17,8 +17,8 @@ import pytest
 
 from chalicelib.adapters.webhook_http import WebhookSender
 from chalicelib.ports import WebhookResult
+from docora_local.harness.scan_stack import CLIENT_AUTH_KEY, T0, later, scan_stack
 from tests.e2e.mirror_receiver import ReceiverProcess, commit, folder_tree, repository_tree
-from tests.integration.scan_stack import CLIENT_AUTH_KEY, T0, later, scan_stack
 
 THRESHOLD = 64 * 1024
 SLICE_CHARS = 16 * 1024

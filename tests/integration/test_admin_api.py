@@ -8,8 +8,8 @@ import pytest
 from chalice.test import Client
 
 from chalicelib import wiring
-from tests.conftest import TEST_ADMIN_API_KEY
-from tests.integration.scan_stack import T0, scan_stack
+from docora_local.harness.scan_stack import T0, scan_stack
+from docora_local.harness.settings import TEST_ADMIN_API_KEY
 
 ADMIN = {"Authorization": f"Bearer {TEST_ADMIN_API_KEY}", "Content-Type": "application/json"}
 

@@ -13,8 +13,8 @@ from moto import mock_aws
 
 from chalicelib import wiring
 from chalicelib.messages import ScanRequested
-from tests.conftest import TEST_ADMIN_API_KEY, make_settings
-from tests.standins.github_api import GitHubStandIn
+from docora_local.harness.settings import TEST_ADMIN_API_KEY, make_settings
+from docora_local.standins.github_api import GitHubStandIn
 
 PRIVATE_TOKEN = "ghp_" + "p" * 36
 ADMIN = {"Authorization": f"Bearer {TEST_ADMIN_API_KEY}", "Content-Type": "application/json"}

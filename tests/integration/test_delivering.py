@@ -13,8 +13,9 @@ import pytest
 
 from chalicelib import errors
 from chalicelib.services import scanning
-from tests.integration.receivers import NodeReceiver, PythonReceiver, Reply
-from tests.integration.scan_stack import CLIENT_AUTH_KEY, T0, later, scan_stack
+from docora_local.harness.receivers import PythonReceiver, Reply
+from docora_local.harness.scan_stack import CLIENT_AUTH_KEY, T0, later, scan_stack
+from tests.integration.node_receiver import NodeReceiver
 
 NOT_FOLLOWED = "(redirects are not followed)"
 

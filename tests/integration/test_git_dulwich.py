@@ -18,7 +18,7 @@ from chalicelib import errors
 from chalicelib.adapters.git_cache import MARKER
 from chalicelib.adapters.git_dulwich import DulwichGit
 from chalicelib.domain.snapshots import FetchedTree, TreeEntry
-from tests.gitserver import GitServer, TestRepo
+from docora_local.standins.git_server import GitServer, TestRepo
 
 TOKEN = "ghs_" + "S3cr3tT0ken" * 3
 FILES = {

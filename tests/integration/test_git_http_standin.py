@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.gitserver import git
-from tests.standins.git_http import FolderServer
+from docora_local.standins.git_http import FolderServer
+from docora_local.standins.git_server import git
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import requests
 from chalicelib import __version__, errors
 from chalicelib.adapters.github_rest import GitHubRest
 from chalicelib.ports import GitHubRepository
-from tests.standins.github_api import GitHubStandIn, SeenRequest
+from docora_local.standins.github_api import GitHubStandIn, SeenRequest
 
 NOW = 1_700_000_000.0
 TOKEN = "ghp_" + "a" * 36

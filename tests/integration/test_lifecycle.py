@@ -14,9 +14,9 @@ from chalice.test import Client
 from chalicelib import wiring
 from chalicelib.domain.repositories import NewWatch
 from chalicelib.services import sweeping
-from tests.conftest import TEST_ADMIN_API_KEY
-from tests.integration.receivers import PythonReceiver
-from tests.integration.scan_stack import CLIENT_AUTH_KEY, T0, later, scan_stack
+from docora_local.harness.receivers import PythonReceiver
+from docora_local.harness.scan_stack import CLIENT_AUTH_KEY, T0, later, scan_stack
+from docora_local.harness.settings import TEST_ADMIN_API_KEY
 
 SECRET = "github-webhook-secret-for-tests"
 ADMIN = {"Authorization": f"Bearer {TEST_ADMIN_API_KEY}", "Content-Type": "application/json"}

@@ -16,7 +16,7 @@ from chalicelib.adapters.webhook_http import WebhookSender
 from chalicelib.domain import chunks, webhooks
 from chalicelib.domain.chunks import Chunk
 from chalicelib.domain.webhooks import RepositoryRef
-from tests.integration.receivers import NodeReceiver
+from tests.integration.node_receiver import NodeReceiver
 
 APP_ID = "app_0123456789abcdef01234567"
 KEY = "compat-key-κλειδί-鍵-🔑"

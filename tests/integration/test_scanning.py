@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.integration.scan_stack import T0, later, scan_stack
+from docora_local.harness.scan_stack import T0, later, scan_stack
 
 TOKEN = "ghp_" + "t" * 36
 

@@ -16,7 +16,7 @@ from cryptography.x509.oid import NameOID
 
 from chalicelib.adapters.webhook_http import WebhookSender
 from chalicelib.domain import webhook_targets
-from tests.integration.receivers import PythonReceiver, Reply
+from docora_local.harness.receivers import PythonReceiver, Reply
 
 PUBLIC_IP = "93.184.216.34"
 BODY = '{"file":{"path":"é.txt"}}'.encode()

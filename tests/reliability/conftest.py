@@ -12,9 +12,9 @@ import pytest
 import redis
 from psycopg import sql
 
-from tests.integration.scan_stack import ScanStack, scan_stack
-from tests.reliability.consumers import Clock, Consumers
-from tests.reliability.mirror import MirrorReceiver
+from docora_local.harness.consumers import Clock, Consumers
+from docora_local.harness.mirror import MirrorReceiver
+from docora_local.harness.scan_stack import ScanStack, scan_stack
 
 # Small chunks, so a binary file of a few KB goes out in several slices; short timeouts, so faults are quick.
 SETTINGS = {

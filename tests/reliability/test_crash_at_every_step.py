@@ -24,11 +24,11 @@ from chalicelib.adapters.redis_rate_limits import RedisRateLimiter
 from chalicelib.adapters.s3_contents import S3Contents
 from chalicelib.adapters.sqs_queues import SqsDeliveryQueue
 from chalicelib.adapters.webhook_http import WebhookSender
-from tests.reliability.consumers import Consumers
-from tests.reliability.end_state import assert_converged, resent
+from docora_local.harness.consumers import Consumers
+from docora_local.harness.end_state import assert_converged, resent
+from docora_local.harness.mirror import MirrorReceiver
+from docora_local.harness.scenario import CHANGES_SENT, FIRST, next_change, synced
 from tests.reliability.faults import crash_on, fault_mid_copy
-from tests.reliability.mirror import MirrorReceiver
-from tests.reliability.scenario import CHANGES_SENT, FIRST, next_change, synced
 
 
 def crash(owner: type, name: str, **where: int | bool):

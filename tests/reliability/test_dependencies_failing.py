@@ -22,12 +22,12 @@ from chalicelib.adapters.s3_contents import S3Contents
 from chalicelib.adapters.sqs_queues import SqsDeliveryQueue
 from chalicelib.adapters.webhook_http import WebhookSender
 from chalicelib.messages import ScanRequested
-from tests.integration.receivers import Reply
-from tests.reliability.consumers import DELIVERY_QUEUE, SCAN_QUEUE, Consumers
-from tests.reliability.end_state import assert_converged, resent
+from docora_local.harness.consumers import DELIVERY_QUEUE, SCAN_QUEUE, Consumers
+from docora_local.harness.end_state import assert_converged, resent
+from docora_local.harness.mirror import MirrorReceiver
+from docora_local.harness.receivers import Reply
+from docora_local.harness.scenario import FIRST, next_change, synced
 from tests.reliability.faults import closed_port, fault_mid_copy, on_call, restart_redis, terminate_backends
-from tests.reliability.mirror import MirrorReceiver
-from tests.reliability.scenario import FIRST, next_change, synced
 
 _REFUSING = Config(connect_timeout=1, retries={"max_attempts": 1})
 

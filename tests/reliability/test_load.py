@@ -12,9 +12,9 @@ import os
 
 import pytest
 
-from tests.integration.scan_stack import scan_stack
-from tests.reliability.consumers import Clock
-from tests.reliability.load import LoadConfig, run_load, summary
+from docora_local.harness.consumers import Clock
+from docora_local.harness.load import LoadConfig, run_load, summary
+from docora_local.harness.scan_stack import scan_stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 

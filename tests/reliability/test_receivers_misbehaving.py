@@ -18,13 +18,13 @@ import pytest
 from chalicelib.adapters.sqs_queues import SqsDeliveryQueue
 from chalicelib.adapters.webhook_http import WebhookSender
 from chalicelib.services import admin
-from tests.integration.receivers import PythonReceiver, Reply
-from tests.integration.scan_stack import scan_stack
+from docora_local.harness.consumers import DELIVERY_QUEUE, SCAN_QUEUE, Clock, Consumers
+from docora_local.harness.end_state import assert_converged, resent
+from docora_local.harness.receivers import PythonReceiver, Reply
+from docora_local.harness.scan_stack import scan_stack
+from docora_local.harness.scenario import add_app, add_repository, binary, synced
 from tests.integration.test_webhook_http import tls_files
 from tests.reliability.conftest import SETTINGS
-from tests.reliability.consumers import DELIVERY_QUEUE, SCAN_QUEUE, Clock, Consumers
-from tests.reliability.end_state import assert_converged, resent
-from tests.reliability.scenario import add_app, add_repository, binary, synced
 
 FILES = {"a.md": b"alpha\n", "b.md": b"bravo\n", "c.md": b"charlie\n", "big.bin": binary(1200, 1)}
 CHANGE = {"a.md": b"alpha 2\n", "c.md": None, "new.md": b"new\n", "big.bin": binary(1200, 2)}

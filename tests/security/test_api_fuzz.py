@@ -22,8 +22,8 @@ from schemathesis import checks
 from chalicelib import wiring
 from chalicelib.adapters.bcrypt_tokens import BcryptTokenHasher
 from chalicelib.edge import openapi
-from tests.conftest import TEST_ADMIN_API_KEY, make_settings
-from tests.standins.github_api import GitHubStandIn
+from docora_local.harness.settings import TEST_ADMIN_API_KEY, make_settings
+from docora_local.standins.github_api import GitHubStandIn
 
 EXAMPLES = 6
 CHECKS = [

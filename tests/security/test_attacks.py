@@ -9,7 +9,7 @@ import json
 import pytest
 
 from chalicelib.domain import github_events, tokens
-from tests.conftest import TEST_ADMIN_API_KEY
+from docora_local.harness.settings import TEST_ADMIN_API_KEY
 from tests.unit.conftest import admin_headers, bearer
 
 pytestmark = pytest.mark.usefixtures("offline")

@@ -11,10 +11,10 @@ import pytest
 from chalice.test import Client
 
 from chalicelib import wiring
-from tests.conftest import TEST_ADMIN_API_KEY, TEST_ENCRYPTION_KEY
-from tests.integration.receivers import PythonReceiver
-from tests.integration.scan_stack import T0, later, scan_stack
-from tests.standins.github_api import GitHubStandIn
+from docora_local.harness.receivers import PythonReceiver
+from docora_local.harness.scan_stack import T0, later, scan_stack
+from docora_local.harness.settings import TEST_ADMIN_API_KEY, TEST_ENCRYPTION_KEY
+from docora_local.standins.github_api import GitHubStandIn
 
 GITHUB_TOKEN = "ghp_" + "S3cr3tT0k3n" * 3 + "abc"
 CLIENT_AUTH_KEY = "planted-client-auth-key-0123456789"

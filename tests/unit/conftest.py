@@ -12,7 +12,7 @@ from chalicelib import wiring
 from chalicelib.adapters.aes_cipher import AesGcmCipher
 from chalicelib.adapters.bcrypt_tokens import BcryptTokenHasher
 from chalicelib.ports import Deps
-from tests.conftest import TEST_ADMIN_API_KEY, make_settings
+from docora_local.harness.settings import TEST_ADMIN_API_KEY, make_settings
 from tests.fakes import (
     CountingRateLimiter,
     InMemoryContents,

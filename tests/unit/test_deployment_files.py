@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from localstack import deploy
-from localstack.variables import settings_variables
-from tests.conftest import TEST_ENCRYPTION_KEY
+from docora_local import deploy
+from docora_local.harness.settings import TEST_ENCRYPTION_KEY
+from docora_local.variables import settings_variables
 
 CHALICE = Path(__file__).resolve().parents[2] / ".chalice"
 SECRETS = ("DATABASE_URL", "REDIS_URL", "ENCRYPTION_KEY", "ADMIN_API_KEY", "GITHUB_WEBHOOK_SECRET")

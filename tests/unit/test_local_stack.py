@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from chalicelib.config import ConfigurationError
-from localstack import deploy, plan
-from localstack.lambda_logs import LambdaLogTail
-from localstack.variables import function_environment
-from tests.conftest import TEST_ADMIN_API_KEY, TEST_ENCRYPTION_KEY
+from docora_local import deploy, plan
+from docora_local.harness.settings import TEST_ADMIN_API_KEY, TEST_ENCRYPTION_KEY
+from docora_local.lambda_logs import LambdaLogTail
+from docora_local.variables import function_environment
 
 REQUIRED = {
     "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/docora",

@@ -1,8 +1,8 @@
 """A loopback stand-in for the GitHub REST routes Docora calls, so tests and the local runner need no network.
 
 From tests: `with GitHubStandIn() as github:` then program it (`add_repository`, `rate_limit`, ...).
-From a shell: `python -m tests.standins.github_api --port 8081 --repos-dir <folder>`, where each
-`<folder>/<owner>/<name>` (or `<name>.git`) git repository is served as a public GitHub repository.
+From a shell: `PYTHONPATH=localstack python -m docora_local.standins.github_api --port 8081 --repos-dir <folder>`,
+where each `<folder>/<owner>/<name>` (or `<name>.git`) git repository is served as a public GitHub repository.
 """
 
 from __future__ import annotations

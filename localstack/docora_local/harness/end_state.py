@@ -7,9 +7,9 @@ import stat
 from collections.abc import Iterable
 
 from chalicelib.domain.bundles import BundleSlot, StoredContent
-from tests.gitserver import TestRepo, git
-from tests.integration.scan_stack import ScanStack
-from tests.reliability.mirror import Files, MirrorReceiver
+from docora_local.harness.mirror import Files, MirrorReceiver
+from docora_local.harness.scan_stack import ScanStack
+from docora_local.standins.git_server import TestRepo, git
 
 # Foreign keys should make each of these impossible; the point is to check rather than trust.
 ORPHANS = {

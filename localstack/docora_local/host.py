@@ -13,7 +13,8 @@ on 127.0.0.1 like everything else. The settings (LOCALSTACK.md §1.4):
 - LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC=1: an idle queue is polled each second, not
   every ten, so a message sent after a quiet spell is picked up as quickly as on AWS.
 
-The process must not start in the repository's root: our `localstack/` folder would shadow the real package.
+The repository's localstack/ folder is no package (docora_local/__init__.py), so `-m localstack.runtime.main`
+finds the real LocalStack from any working folder.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from docora_local import REPO
+
 VENV = REPO / ".venv-localstack"
 LOOPBACK = "127.0.0.1"
 PORT = 4566

@@ -17,8 +17,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tests.integration.receivers import PythonReceiver, Received, Reply
-from tests.integration.scan_stack import CLIENT_AUTH_KEY
+from docora_local.harness.receivers import PythonReceiver, Received, Reply
+from docora_local.harness.scan_stack import CLIENT_AUTH_KEY
 
 Files = dict[str, str]  # path -> SHA-256 hex
 

@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from localstack import endpoints, host, servers
-from localstack.processes import StartupError, say
-from localstack.servers import LOOPBACK
+from docora_local import endpoints, host, servers
+from docora_local.processes import StartupError, say
+from docora_local.servers import LOOPBACK
 
 GITHUB_API_PORT = 8081
 GIT_HTTP_PORT = 8082

@@ -31,7 +31,7 @@ from chalicelib.config import Settings
 from chalicelib.messages import DeliveryRequested, ScanRequested
 from chalicelib.ports import Deps
 from chalicelib.services import delivering, scanning, sweeping
-from tests.integration.scan_stack import ScanStack
+from docora_local.harness.scan_stack import ScanStack
 
 SCAN_QUEUE, DELIVERY_QUEUE = "docora-scan", "docora-delivery"
 # Longer than every job in these tests, so a message is never taken twice by accident, only by a failure.

@@ -1,9 +1,9 @@
 """git smart HTTP for a folder of repositories, as github.com serves them, for `make run GITHUB=local`.
 
-`python -m tests.standins.git_http --port 8082 --repos-dir <folder>` serves each `<folder>/<owner>/<name>`
-git repository (bare or not, named with or without `.git`) at `/<owner>/<name>.git`. `git http-backend`
-does the work, configured like GitHub: protocol v2, partial clone filters, and wants by object id
-(PERFORMANCE.md §1). tests/gitserver.py runs the same CGI for the tests' own repositories.
+`PYTHONPATH=localstack python -m docora_local.standins.git_http --port 8082 --repos-dir <folder>` serves each
+`<folder>/<owner>/<name>` git repository (bare or not, named with or without `.git`) at `/<owner>/<name>.git`.
+`git http-backend` does the work, configured like GitHub: protocol v2, partial clone filters, and wants by
+object id (PERFORMANCE.md §1). git_server.py runs the same CGI for the tests' own repositories.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from tests.standins.github_api import repository_dir
+from docora_local.standins.github_api import repository_dir
 
 UPLOAD_PACK_CONFIG = {
     "uploadpack.allowFilter": "true",

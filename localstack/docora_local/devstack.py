@@ -1,8 +1,8 @@
 """`make run`: the whole of Docora on one machine, deployed on LocalStack as on AWS, stopped cleanly by Ctrl-C.
 
-It starts what is missing (localstack/plan.py decides, before anything starts): LocalStack in host mode,
+It starts what is missing (plan.py decides, before anything starts): LocalStack in host mode,
 Postgres and Redis, and with GITHUB=local the GitHub stand-ins. It applies the migrations, packages the app
-with `chalice package` while the servers start, deploys the stack (localstack/deploy.py), writes
+with `chalice package` while the servers start, deploys the stack (deploy.py), writes
 .docora/local.env, prints how to use the API and then follows the functions' logs. Every Docora variable
 in the caller's environment reaches every function; ENCRYPTION_KEY and ADMIN_API_KEY, when unset, are
 generated once and kept in .docora/ so that stored tokens stay readable across runs.
@@ -21,11 +21,10 @@ from pathlib import Path
 import requests
 
 from chalicelib.config import ConfigurationError, Settings
-from localstack import deploy, host, plan, servers
-from localstack.lambda_logs import LambdaLogTail
-from localstack.processes import Child, Interrupted, StartupError, Supervisor, say
+from docora_local import REPO, deploy, host, plan, servers
+from docora_local.lambda_logs import LambdaLogTail
+from docora_local.processes import Child, Interrupted, StartupError, Supervisor, say
 
-REPO = Path(__file__).resolve().parent.parent
 STATE = REPO / ".docora"
 RECEIVER = REPO / "examples" / "receiver" / "receiver.py"
 

@@ -7,10 +7,10 @@ import random
 from dataclasses import dataclass
 
 from chalicelib.domain.repositories import NewWatch
-from tests.gitserver import TestRepo
-from tests.integration.scan_stack import CLIENT_AUTH_KEY, ScanStack, _new_app
-from tests.reliability.consumers import Consumers
-from tests.reliability.mirror import MirrorReceiver
+from docora_local.harness.consumers import Consumers
+from docora_local.harness.mirror import MirrorReceiver
+from docora_local.harness.scan_stack import CLIENT_AUTH_KEY, ScanStack, _new_app
+from docora_local.standins.git_server import TestRepo
 
 
 @dataclass(frozen=True)

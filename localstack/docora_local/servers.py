@@ -20,8 +20,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from localstack import endpoints, host
-from localstack.processes import Account, Child, StartupError, Supervisor, say
+from docora_local import REPO, endpoints, host
+from docora_local.processes import Account, Child, StartupError, Supervisor, say
 
 LOOPBACK = "127.0.0.1"
 # Off the standard ports, so the embedded servers never meet a system Postgres or Redis.
@@ -31,7 +31,6 @@ DATABASE = "docora"
 POSTGRES_URL = f"postgresql://postgres@{LOOPBACK}:{POSTGRES_PORT}/{DATABASE}"
 REDIS_URL = f"redis://{LOOPBACK}:{REDIS_PORT}/0"
 READY_TIMEOUT_SECONDS = 60.0
-_REPO = Path(__file__).resolve().parent.parent
 # The servers get only these: Postgres may run as `nobody`, and its environment is readable by any
 # process of that user, so the API's keys and the caller's credentials must not be in it.
 _SERVER_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
@@ -64,10 +63,12 @@ def start_github_standins(
     """The GitHub REST stand-in and git smart HTTP, both serving `repos`/<owner>/<name>."""
     repos.mkdir(parents=True, exist_ok=True)
     api_port, git_port = ports
-    for module, port in (("tests.standins.github_api", api_port), ("tests.standins.git_http", git_port)):
+    # The stand-ins are modules of docora_local, which is importable from localstack/ only.
+    standin_env = {**env, "PYTHONPATH": str(REPO / "localstack")}
+    for module, port in (("docora_local.standins.github_api", api_port), ("docora_local.standins.git_http", git_port)):
         name = module.rsplit(".", 1)[-1]
         argv = [sys.executable, "-m", module, "--port", str(port), "--repos-dir", str(repos)]
-        child = supervisor.start(name, argv, env=env, cwd=_REPO, log=_logs(state) / f"{name}.log")
+        child = supervisor.start(name, argv, env=standin_env, cwd=REPO, log=_logs(state) / f"{name}.log")
         supervisor.wait_until(lambda port=port: endpoints.tcp_answers(LOOPBACK, port), child, 10)
 
 

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from localstack.variables import function_environment
+from docora_local import REPO
+from docora_local.variables import function_environment
 
-REPO = Path(__file__).resolve().parent.parent
 MERGE_TEMPLATE = REPO / ".chalice" / "merge-template.json"
 STACK_NAME = "docora-local"
 ARTIFACTS_BUCKET = "docora-deployments"

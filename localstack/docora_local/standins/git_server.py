@@ -1,4 +1,4 @@
-"""A real git smart-HTTP server on loopback, and repositories to change commit by commit, for the git adapter's tests.
+"""A real git smart-HTTP server on loopback, and repositories to change commit by commit, for tests and bench/scan.py.
 
 dulwich's own WSGI server speaks only protocol v0/v1 and so never sees a `filter` request; GitHub speaks v2 with
 `blob:none` and wants by id. `git http-backend` does both, so it runs here as a CGI behind a small threaded
@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from tests.standins.git_http import http_backend, read_body
+from docora_local.standins.git_http import http_backend, read_body
 
 # Commits made by the helpers are reproducible and never read the developer's own git configuration.
 _GIT_ENV = {

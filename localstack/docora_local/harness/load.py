@@ -27,14 +27,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.gitserver import TestRepo
-from tests.integration.scan_stack import ScanStack
-from tests.reliability.consumers import DELIVERY_QUEUE, SCAN_QUEUE, Clock, Consumers
-from tests.reliability.end_state import repository_files
-from tests.reliability.mirror import MirrorReceiver, Sent
-from tests.reliability.scenario import add_app, add_repository
+from docora_local import REPO
+from docora_local.harness.consumers import DELIVERY_QUEUE, SCAN_QUEUE, Clock, Consumers
+from docora_local.harness.end_state import repository_files
+from docora_local.harness.mirror import MirrorReceiver, Sent
+from docora_local.harness.scan_stack import ScanStack
+from docora_local.harness.scenario import add_app, add_repository
+from docora_local.standins.git_server import TestRepo
 
-RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "load.json"
+RESULTS = REPO / "bench" / "results" / "load.json"
 _QUEUE_COUNTS = (
     "ApproximateNumberOfMessages",
     "ApproximateNumberOfMessagesNotVisible",

@@ -21,8 +21,8 @@ from chalicelib.domain.repositories import NewRepository, NewWatch
 from chalicelib.messages import DeliveryRequested, ScanRequested
 from chalicelib.ports import Deps
 from chalicelib.wiring import Configs
-from tests.conftest import make_settings
-from tests.gitserver import GitServer, TestRepo
+from docora_local.harness.settings import make_settings
+from docora_local.standins.git_server import GitServer, TestRepo
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 CLIENT_AUTH_KEY = "receiver-signing-key-0123456789"
@@ -145,7 +145,9 @@ def scan_stack(
         )
         deps = dataclasses.replace(wiring.build(config), git=DulwichGit(config.ephemeral_dir, timeout=2.0))
         configs = wiring.configs_from(config)
-        monkeypatch.setattr(wiring, "configs", lambda: configs)  # what the API and consumers read, when a test uses them
+        monkeypatch.setattr(
+            wiring, "configs", lambda: configs
+        )  # what the API and consumers read, when a test uses them
         try:
             yield ScanStack(deps, config, configs, server, sqs, s3, database_url)
         finally:
