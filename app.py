@@ -248,7 +248,7 @@ def sweep(event):
 
 # API Gateway answers a path that no route declares with its own 403 ("Missing Authentication Token"), and
 # LocalStack does not render gateway response templates; this greedy route brings such paths here for the
-# protocol's 404 (PROTOCOL.md §2.1). chalice local matches segment by segment, so it keeps answering 403.
+# protocol's 404 (docs/protocol.md §2.1). chalice local matches segment by segment, so it keeps answering 403.
 @app.route("/{proxy+}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 @http.translate_errors
 def unknown_path():

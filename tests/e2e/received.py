@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from tests.e2e.deployed import Onboarded
 from tests.integration.receivers import Received
 
-MAX_CLOCK_SKEW_SECONDS = 300  # PROTOCOL.md §1.2
+MAX_CLOCK_SKEW_SECONDS = 300  # docs/protocol.md §1.2
 
 
 @dataclass(frozen=True)
