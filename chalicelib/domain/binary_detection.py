@@ -1,4 +1,4 @@
-"""Whether a file is delivered as text or base64 (PROTOCOL.md §1.3), decided the way the original Docora did.
+"""Whether a file is delivered as text or base64 (docs/protocol.md §1.3), decided the way the original Docora did.
 
 A file is text only when all of it is valid UTF-8 *and* the `isbinaryfile` npm package (v5) says text. Receivers
 built for the original compare what they get with what it sent, so the heuristic is a faithful port of

@@ -1,4 +1,4 @@
-"""Binary files too big for one webhook, cut into base64 slices as a stream (PROTOCOL.md §1.4)."""
+"""Binary files too big for one webhook, cut into base64 slices as a stream (docs/protocol.md §1.4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What a watch lacks and what to do after each attempt to send it (PROTOCOL.md §1.1 and §1.5)."""
+"""What a watch lacks and what to do after each attempt to send it (docs/protocol.md §1.1 and §1.5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""When to try a webhook again, and what a receiver's answer means for it (PROTOCOL.md §1.5)."""
+"""When to try a webhook again, and what a receiver's answer means for it (docs/protocol.md §1.5)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Webhook payloads as the exact bytes receivers verify, and the ids and signatures that go with them.
 
-PROTOCOL.md §1.2 to 1.4. Original receivers check the signature against `JSON.stringify(JSON.parse(body))`,
+docs/protocol.md §1.2 to 1.4. Original receivers check the signature against `JSON.stringify(JSON.parse(body))`,
 so a body is only valid when JavaScript re-serialises it to the very bytes that were signed.
 """
 

@@ -191,7 +191,7 @@ def _send_until_stopped(job: _Job, pending: list[Change], *, time_left_ms: Calla
             # Not durable either, which spares a disk sync per file: only a crash of the database itself may undo
             # the acknowledgements of its last fraction of a second (before its WAL writer or any durable commit
             # flushed them); those files then go out again under the same X-Docora-Delivery, which at-least-once
-            # delivery allows (PROTOCOL 1.5).
+            # delivery allows (docs/protocol.md §1.5).
             if not deps.store.acknowledge(app_id, repository_id, change, answer[1]):
                 return _Stop("paused", sent + 1)  # by an operator meanwhile: seen one file late, like a deletion
     return _Stop("synced", len(pending))

@@ -184,7 +184,7 @@ def _record_failure(
         owed = tx.watches.owe_sync_failed(repository.id, opened_at=now) if after.opened else []
     logger.warning("scan failed", extra={"repository_id": repository.id, "error": error, "opened": after.opened})
     # sync_failed goes out through the delivery consumer like every other webhook, so it is signed,
-    # retried and logged the same way, and never waits behind file deliveries (PROTOCOL.md §1.7).
+    # retried and logged the same way, and never waits behind file deliveries (docs/protocol.md §1.7).
     for app_id in owed:
         deps.delivery_queue.request_delivery(app_id, repository.id)
 

@@ -3,7 +3,8 @@
     python examples/receiver/receiver.py --key KEY --dir DIR [--port 9000] [--host 127.0.0.1]
 
 Register the app with base_url http://HOST:PORT (any path prefix works: the last segment names the event).
-Each repository lands in DIR/<owner>/<name>/. Standard library only; see docs/receivers.md.
+Each repository lands in DIR/<owner>/<name>/. Standard library only; see docs/receivers.md, and docs/protocol.md §1
+for the contract it implements.
 
 Answers: 401 when the signature or timestamp is wrong, 400 when a verified body is malformed or unsafe,
 500 when the disk fails (Docora retries all three later), 200 once the change is on disk. Bodies are read

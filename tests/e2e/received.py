@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from docora_local.harness.receivers import Received
 from tests.e2e.deployed import Onboarded
 
-MAX_CLOCK_SKEW_SECONDS = 300  # PROTOCOL.md §1.2
+MAX_CLOCK_SKEW_SECONDS = 300  # docs/protocol.md §1.2
 
 
 @dataclass(frozen=True)

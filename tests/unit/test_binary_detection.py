@@ -1,4 +1,4 @@
-"""Text or binary, as PROTOCOL.md §1.3 defines it: valid UTF-8 and isbinaryfile 5's heuristic both saying text."""
+"""Text or binary, as docs/protocol.md §1.3 defines it: valid UTF-8 and isbinaryfile 5's heuristic both saying text."""
 
 from __future__ import annotations
 
