@@ -43,6 +43,9 @@ class Settings:
     max_retry_attempts: int = 5
     retry_base_delay_ms: int = 1000
     rescan_interval_ms: int = 300_000
+    push_fallback_interval_ms: int = 3_600_000
+    head_check_concurrency: int = 64
+    head_check_timeout_ms: int = 10_000
     binary_chunk_threshold_bytes: int = 1_048_576
     binary_chunk_size_bytes: int = 524_288
     circuit_breaker_threshold: int = 5
@@ -85,6 +88,9 @@ class Settings:
             max_retry_attempts=env.positive_int("MAX_RETRY_ATTEMPTS", cls.max_retry_attempts),
             retry_base_delay_ms=env.positive_int("RETRY_BASE_DELAY_MS", cls.retry_base_delay_ms),
             rescan_interval_ms=env.positive_int("RESCAN_INTERVAL_MS", cls.rescan_interval_ms),
+            push_fallback_interval_ms=env.positive_int("PUSH_FALLBACK_INTERVAL_MS", cls.push_fallback_interval_ms),
+            head_check_concurrency=env.positive_int("HEAD_CHECK_CONCURRENCY", cls.head_check_concurrency),
+            head_check_timeout_ms=env.positive_int("HEAD_CHECK_TIMEOUT_MS", cls.head_check_timeout_ms),
             binary_chunk_threshold_bytes=env.positive_int(
                 "BINARY_CHUNK_THRESHOLD_BYTES", cls.binary_chunk_threshold_bytes
             ),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,6 +12,7 @@ from chalicelib.domain.apps import App, AppChanges, NewApp
 from chalicelib.domain.bundles import BundleSlot, NewContent, StoredContent, StoredObjects
 from chalicelib.domain.circuit_breaker import Circuit
 from chalicelib.domain.deliveries import Attempt, Change, Retry
+from chalicelib.domain.head_checks import CheckRecord, CheckTarget, HeadProbe, ProbedHead
 from chalicelib.domain.operations import ListPage, ListQuery, Operation
 from chalicelib.domain.repositories import NewRepository, NewWatch, Repository, Watch, WatchStatus
 from chalicelib.domain.snapshots import BlobFacts, FetchedTree, SnapshotDelta, SnapshotFile
@@ -54,8 +55,12 @@ class Repositories(Protocol):
 
     def delete_if_unwatched(self, repository_id: str) -> bool: ...
 
-    def record_check(self, repository_id: str, *, checked_at: datetime) -> None:
-        """The head was probed at `checked_at`: the only write of a rescan that finds nothing new."""
+    def record_scan(self, repository_id: str, *, scanned_at: datetime) -> None:
+        """A scan that probed the head at `scanned_at` is done: requests made before it are covered."""
+        ...
+
+    def record_push(self, repository_id: str, *, at: datetime) -> None:
+        """A verified GitHub push arrived: for a while, polling the repository is only a fallback."""
         ...
 
     def record_success(self, repository_id: str, *, head: str) -> None:
@@ -64,8 +69,17 @@ class Repositories(Protocol):
 
     def record_failure(self, repository_id: str, *, circuit: Circuit, error: str) -> None: ...
 
-    def due_for_scan(self, *, checked_before: datetime, now: datetime, limit: int) -> list[str]:
-        """Watched repositories not checked since `checked_before` whose circuit lets a scan through."""
+    def claim_due_checks(self, *, now: datetime, until: datetime, limit: int) -> list[CheckTarget]:
+        """Watched repositories whose check is due and whose circuit lets one through, oldest first, each claimed
+        until `until` (rows another caller holds are skipped)."""
+        ...
+
+    def record_checks(self, records: Sequence[CheckRecord], *, checked_at: datetime) -> None:
+        """Write a batch of checks, which also ends their claims."""
+        ...
+
+    def oldest_due_check(self, *, now: datetime) -> datetime | None:
+        """When the longest-waiting due check fell due; None when none is due."""
         ...
 
     def reset_circuit(self, repository_id: str) -> bool: ...
@@ -247,6 +261,12 @@ class GitRemote(Protocol):
     def ignore_filter(self, patterns: bytes) -> Callable[[bytes], bool]: ...
 
 
+class HeadChecker(Protocol):
+    def heads(self, probes: Iterable[HeadProbe]) -> Iterator[ProbedHead]:
+        """Each probe's branch head, many at once, as they complete (in no set order); a failure is an answer too."""
+        ...
+
+
 class Contents(Protocol):
     """File contents, written by the scan and read by delivery; small ones many to an object (see domain.bundles)."""
 
@@ -294,6 +314,10 @@ class Locks(Protocol):
 
 class DeliveryQueue(Protocol):
     def request_delivery(self, app_id: str, repository_id: str, delay_seconds: int = 0) -> None: ...
+
+    def request_deliveries(self, watches: Sequence[tuple[str, str]]) -> None:
+        """One request per (app, repository), sent in batches."""
+        ...
 
     def depth(self) -> dict[str, int]: ...
 
@@ -349,6 +373,10 @@ class GitHub(Protocol):
 class ScanQueue(Protocol):
     def request_scan(self, repository_id: str, requested_at: datetime, *, refresh: bool = False) -> None: ...
 
+    def request_scans(self, repository_ids: Sequence[str], requested_at: datetime) -> None:
+        """One request per repository, sent in batches."""
+        ...
+
     def ping(self) -> None: ...
 
     def depth(self) -> dict[str, int]:
@@ -386,6 +414,7 @@ class Deps:
     rate_limiter: RateLimiter
     resolver: Resolver
     git: GitRemote
+    heads: HeadChecker
     contents: Contents
     locks: Locks
     delivery_queue: DeliveryQueue

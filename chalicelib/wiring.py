@@ -18,6 +18,7 @@ from chalicelib.adapters import redis_client
 from chalicelib.adapters.aes_cipher import AesGcmCipher
 from chalicelib.adapters.bcrypt_tokens import BcryptTokenHasher
 from chalicelib.adapters.git_dulwich import DulwichGit
+from chalicelib.adapters.git_http import ConcurrentHeads
 from chalicelib.adapters.github_rest import GitHubRest
 from chalicelib.adapters.postgres import PostgresStore
 from chalicelib.adapters.redis_locks import RedisLocks
@@ -27,10 +28,12 @@ from chalicelib.adapters.socket_resolver import SocketResolver
 from chalicelib.adapters.sqs_queues import SqsDeliveryQueue, SqsScanQueue
 from chalicelib.adapters.webhook_http import WebhookSender
 from chalicelib.config import Settings
+from chalicelib.domain.head_checks import CheckPolicy
 from chalicelib.ports import Deps
 from chalicelib.services.access import AccessConfig
 from chalicelib.services.app_accounts import AccountConfig
 from chalicelib.services.delivering import DeliveryConfig
+from chalicelib.services.head_checks import HeadCheckConfig
 from chalicelib.services.scanning import ScanConfig
 from chalicelib.services.sweeping import SweepConfig
 
@@ -91,6 +94,9 @@ def build(settings: Settings) -> Deps:
         rate_limiter=RedisRateLimiter(redis),
         resolver=resolver,
         git=DulwichGit(os.path.join(settings.ephemeral_dir, "git")),
+        heads=ConcurrentHeads(
+            concurrency=settings.head_check_concurrency, timeout=settings.head_check_timeout_ms / 1000
+        ),
         contents=S3Contents(
             boto3.client("s3", config=_AWS_CONFIG), settings.content_bucket, spool_dir=settings.ephemeral_dir
         ),
@@ -142,7 +148,16 @@ def configs_from(settings: Settings) -> Configs:
             circuit_breaker_threshold=settings.circuit_breaker_threshold,
         ),
         sweeping=SweepConfig(
-            rescan_interval=timedelta(milliseconds=settings.rescan_interval_ms),
+            head_checks=HeadCheckConfig(
+                git_base_url=settings.git_base_url,
+                policy=CheckPolicy(
+                    poll_interval=timedelta(milliseconds=settings.rescan_interval_ms),
+                    push_fallback_interval=timedelta(milliseconds=settings.push_fallback_interval_ms),
+                    jitter=0.1,
+                    circuit_breaker_threshold=settings.circuit_breaker_threshold,
+                    circuit_breaker_cooldown=timedelta(milliseconds=settings.circuit_breaker_cooldown_ms),
+                ),
+            ),
             batch_size=settings.sweep_batch_size,
             stuck_after=timedelta(milliseconds=settings.stuck_after_ms),
         ),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -19,6 +19,7 @@ from chalicelib.domain.apps import App, AppChanges, NewApp
 from chalicelib.domain.bundles import BundleSlot, NewContent, StoredContent, StoredObjects
 from chalicelib.domain.circuit_breaker import Circuit
 from chalicelib.domain.deliveries import Attempt, Change, Retry
+from chalicelib.domain.head_checks import CheckRecord, CheckTarget, HeadProbe, ProbedHead
 from chalicelib.domain.repositories import NewRepository, NewWatch, Repository, Watch, WatchStatus
 from chalicelib.domain.snapshots import BlobFacts, SnapshotDelta, SnapshotFile
 from chalicelib.ports import GitHubRepository, Transaction, WebhookResult
@@ -37,6 +38,7 @@ class _Tables:
     ledger: dict[tuple[str, str], dict[str, bytes]] = field(default_factory=dict)
     snapshot_files: dict[str, dict[str, SnapshotFile]] = field(default_factory=dict)
     sync_failed_owed: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    check_claims: dict[str, datetime] = field(default_factory=dict)
     attempts: dict[tuple[str, str], list[Attempt]] = field(default_factory=dict)
     updated_at: dict[tuple[str, str], datetime] = field(default_factory=dict)
 
@@ -147,8 +149,11 @@ class InMemoryRepositories:
         self._tables.snapshot_files.pop(repository_id, None)
         return True
 
-    def record_check(self, repository_id: str, *, checked_at: datetime) -> None:
-        self._update(repository_id, last_checked_at=checked_at)
+    def record_scan(self, repository_id: str, *, scanned_at: datetime) -> None:
+        self._update(repository_id, last_checked_at=scanned_at, last_scanned_at=scanned_at)
+
+    def record_push(self, repository_id: str, *, at: datetime) -> None:
+        self._update(repository_id, last_push_at=at)
 
     def record_success(self, repository_id: str, *, head: str) -> None:
         self._update(repository_id, last_head=head, consecutive_failures=0, circuit_open_until=None, last_error=None)
@@ -161,17 +166,63 @@ class InMemoryRepositories:
             last_error=error,
         )
 
-    def due_for_scan(self, *, checked_before: datetime, now: datetime, limit: int) -> list[str]:
-        watched = {repository_id for _, repository_id in self._tables.watches}
+    def claim_due_checks(self, *, now: datetime, until: datetime, limit: int) -> list[CheckTarget]:
         due = [
+            r for r in self._due(now) if r.id not in self._tables.check_claims or self._tables.check_claims[r.id] <= now
+        ]
+        due.sort(key=lambda r: (r.next_check_at is not None, r.next_check_at or now, r.id))
+        claimed = due[:limit]
+        self._tables.check_claims.update({r.id: until for r in claimed})
+        return [self._target(r) for r in claimed]
+
+    def record_checks(self, records: Sequence[CheckRecord], *, checked_at: datetime) -> None:
+        for record in records:
+            self._tables.check_claims.pop(record.repository_id, None)
+            kept_error = (
+                None
+                if record.circuit.consecutive_failures == 0
+                else self._tables.repositories[record.repository_id].last_error
+            )
+            self._update(
+                record.repository_id,
+                last_checked_at=checked_at,
+                next_check_at=record.next_check_at,
+                consecutive_failures=record.circuit.consecutive_failures,
+                circuit_open_until=record.circuit.open_until,
+                last_error=record.error if record.error is not None else kept_error,
+            )
+
+    def oldest_due_check(self, *, now: datetime) -> datetime | None:
+        return min((r.next_check_at or r.created_at for r in self._due(now)), default=None)
+
+    def _due(self, now: datetime) -> list[Repository]:
+        watched = {repository_id for _, repository_id in self._tables.watches}
+        return [
             r
             for r in self._tables.repositories.values()
             if r.id in watched
-            and (r.last_checked_at is None or r.last_checked_at < checked_before)
+            and (r.next_check_at is None or r.next_check_at <= now)
             and (r.circuit_open_until is None or r.circuit_open_until <= now)
         ]
-        due.sort(key=lambda r: (r.last_checked_at is not None, r.last_checked_at or now, r.id))
-        return [r.id for r in due[:limit]]
+
+    def _target(self, repository: Repository) -> CheckTarget:
+        tokens = [
+            w
+            for w in self._tables.watches.values()
+            if w.repository_id == repository.id and w.github_token_encrypted is not None
+        ]
+        newest = max(tokens, key=lambda w: w.created_at, default=None)
+        return CheckTarget(
+            repository.id,
+            repository.owner,
+            repository.name,
+            repository.branch,
+            repository.is_private,
+            repository.last_head,
+            newest.github_token_encrypted if newest else None,
+            Circuit(repository.consecutive_failures, repository.circuit_open_until),
+            repository.last_push_at,
+        )
 
     def reset_circuit(self, repository_id: str) -> bool:
         if repository_id not in self._tables.repositories:
@@ -233,12 +284,17 @@ class InMemoryWatches:
         _, files = self._tables.snapshots.get(repository_id, (None, {}))
         needing = []
         for watch in self.of_repository(repository_id):
-            waiting = watch.next_attempt_at is not None and watch.next_attempt_at > now
+            failed = watch.status == "failed"
+            waiting = watch.next_attempt_at is not None and watch.next_attempt_at > now and not failed
             paused = self._tables.apps[watch.app_id][0].delivery_state == "paused"
             if self._tables.ledger.get((watch.app_id, repository_id), {}) != files and not waiting and not paused:
                 status = watch.status if watch.status == "syncing" else "pending"
-                attempts = 0 if watch.status == "failed" else watch.attempts
-                self._tables.watches[(watch.app_id, repository_id)] = replace(watch, status=status, attempts=attempts)
+                self._tables.watches[(watch.app_id, repository_id)] = replace(
+                    watch,
+                    status=status,
+                    attempts=0 if failed else watch.attempts,
+                    next_attempt_at=None if failed else watch.next_attempt_at,
+                )
                 needing.append(watch.app_id)
         return sorted(needing)
 
@@ -246,7 +302,10 @@ class InMemoryWatches:
         due = [
             w
             for w in self._tables.watches.values()
-            if w.next_attempt_at is not None and w.next_attempt_at <= now and w.status == "pending" and self._active(w)
+            if w.next_attempt_at is not None
+            and w.next_attempt_at <= now
+            and w.status in ("pending", "failed")
+            and self._active(w)
         ]
         return [(w.app_id, w.repository_id) for w in sorted(due, key=lambda w: w.next_attempt_at)[:limit]]
 
@@ -510,6 +569,10 @@ class RecordingScanQueue:
         self.requested.append(repository_id)
         self.requested_at.append(requested_at)
 
+    def request_scans(self, repository_ids: Sequence[str], requested_at: datetime) -> None:
+        for repository_id in repository_ids:
+            self.request_scan(repository_id, requested_at)
+
     def ping(self) -> None:
         if not self.available:
             raise errors.Unavailable("queue docora-scan is not available")
@@ -556,6 +619,10 @@ class RecordingDeliveryQueue:
 
     def request_delivery(self, app_id: str, repository_id: str, delay_seconds: int = 0) -> None:
         self.requested.append((app_id, repository_id, delay_seconds))
+
+    def request_deliveries(self, watches: Sequence[tuple[str, str]]) -> None:
+        for app_id, repository_id in watches:
+            self.request_delivery(app_id, repository_id)
 
     def depth(self) -> dict[str, int]:
         return {"waiting": len(self.requested), "in_flight": 0, "delayed": 0}
@@ -654,3 +721,20 @@ class RecordingWebhooks:
         self.sent.append((url, body, dict(headers)))
         error = None if self.status is not None else "connection refused"
         return WebhookResult(self.status, None, error, 1)
+
+
+class StaticHeads:
+    """Branch heads as a table, answered one probe at a time: by URL, a head per branch, or a failure message."""
+
+    def __init__(self) -> None:
+        self.table: dict[str, dict[str, str]] = {}
+        self.failures: dict[str, str] = {}
+        self.probes: list[HeadProbe] = []
+
+    def heads(self, probes: Iterable[HeadProbe]) -> Iterator[ProbedHead]:
+        for probe in probes:
+            self.probes.append(probe)
+            if probe.url in self.failures:
+                yield ProbedHead(probe.key, None, self.failures[probe.url])
+            else:
+                yield ProbedHead(probe.key, self.table.get(probe.url, {}).get(probe.branch), None)

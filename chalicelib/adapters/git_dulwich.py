@@ -1,6 +1,7 @@
 """Git over smart HTTP (protocol v2) with dulwich's object store, the cheapest way PERFORMANCE.md found.
 
-- `head` is one `ls-refs` POST (protocol v2 needs no prior GET), so an unchanged repository costs one request.
+- `head` is one `ls-refs` POST (protocol v2 needs no prior GET; git_http sends it), so an unchanged repository
+  costs one request.
 - `fetch_tree` is `ls-refs` then one single-branch, depth-1, `blob:none` `fetch` into a bare cache folder that
   warm containers reuse, naming what the cache holds, so a rescan moves a few KB whatever the repository's size.
 - `read_blobs` asks for blobs by id in one `fetch` that names no commit we have (with "have" lines the server would
@@ -11,24 +12,19 @@
 The two commands are written here rather than left to dulwich's client, which asks for the server's capabilities
 and lists refs before every fetch: two round trips that fetches of objects whose ids we know never use. dulwich
 still stores, reads and compares what arrives. Everything crossing this module is str, bytes or the dataclasses of
-domain.snapshots; no dulwich type leaks. The token travels only as `Authorization: Basic
-base64("x-access-token:<token>")`, which GitHub accepts for git over HTTPS; it is never put in a URL, a git config
-or any file in the cache.
+domain.snapshots; no dulwich type leaks. The token travels only in a header (git_http), never in a URL, a git
+config or any file in the cache.
 """
 
 from __future__ import annotations
 
 import io
-import re
 import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-import urllib3
-from dulwich.client import default_user_agent_string
 from dulwich.diff_tree import tree_changes
 from dulwich.errors import GitProtocolError, NotTreeError
 from dulwich.ignore import IgnoreFilter, read_ignore_patterns
@@ -48,20 +44,12 @@ from dulwich.protocol import Protocol, pkt_line
 from dulwich.repo import Repo
 
 from chalicelib import errors
-from chalicelib.adapters.git_cache import CACHE_DAMAGE, CacheFolders, remote_name
-from chalicelib.domain.git_refs import check_branch_name
+from chalicelib.adapters import git_http
+from chalicelib.adapters.git_cache import CACHE_DAMAGE, CacheFolders
 from chalicelib.domain.snapshots import FetchedTree, TreeEntry
 
 DOCORAIGNORE = b".docoraignore"
-_NO_REPOSITORY = "repository not found"
-_TOKEN_REJECTED = "GitHub rejected the token"
-_NO_ANSWER = "git server did not answer"
 _UNREADABLE = "git server sent data that could not be read"
-_MAX_REDIRECTS = 3
-_OBJECT_ID = re.compile(r"[0-9a-f]{40}")
-# Anything else could split the header, and http.client would echo the token in its error message.
-_HEADER_SAFE_TOKEN = re.compile(r"[\x21-\x7e]+")
-_UPLOAD_PACK = "git-upload-pack"
 # A pack that is cut, garbled or foreign trips one of the cache's damage checks, or leaves deltas without a base.
 _PACK_DAMAGE = (*CACHE_DAMAGE, UnresolvedDeltas)
 
@@ -71,16 +59,7 @@ class DulwichGit:
         """`cache_root` is the folder that holds one cache folder per remote (ephemeral storage in Lambda);
         `timeout` bounds connecting and each wait for data; `min_free_bytes` is when old caches get evicted.
         """
-        # No retries: a failed scan is retried by the queue, and urllib3 would otherwise retry a hung request three
-        # times over. Redirects are followed (GitHub redirects renamed repositories); urllib3 drops the
-        # Authorization header when one leaves the host.
-        retries = urllib3.Retry(total=_MAX_REDIRECTS, connect=0, read=0, status=0, other=0, redirect=_MAX_REDIRECTS)
-        pool = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=timeout, read=timeout),
-            retries=retries,
-            headers={"User-Agent": default_user_agent_string()},  # GitHub wants git clients to say "git/"
-        )
-        self._pool = pool
+        self._pool = git_http.new_pool(timeout=timeout)
         self._caches = CacheFolders(cache_root, min_free_bytes)
 
     def close(self) -> None:
@@ -92,17 +71,7 @@ class DulwichGit:
 
     def head(self, url: str, branch: str, token: str | None) -> str | None:
         """The branch's commit id, or None when the branch (or any commit at all) is missing."""
-        ref = _branch_ref(branch)
-        body = pkt_line(b"command=ls-refs\n") + b"0001" + pkt_line(b"ref-prefix " + ref + b"\n") + pkt_line(None)
-        with _translated(token):
-            response = self._upload_pack(url, token, body)
-            for line in Protocol(io.BytesIO(response.data).read, None).read_pkt_seq():
-                commit_id, _, rest = line.rstrip(b"\n").partition(b" ")
-                if not _OBJECT_ID.fullmatch(commit_id.decode("ascii", "replace")):
-                    raise GitProtocolError("ls-refs answered something other than refs")
-                if rest.split(b" ")[0] == ref:
-                    return commit_id.decode("ascii")
-        return None
+        return git_http.ls_refs_head(self._pool, url, branch, token)
 
     def fetch_tree(self, url: str, branch: str, token: str | None, since: str | None = None) -> FetchedTree:
         """Bring the branch's tip into the cache (trees only) and list its regular files.
@@ -139,7 +108,7 @@ class DulwichGit:
             self._caches.discard(url)
             raise errors.Unavailable(_UNREADABLE) from error
         with tempfile.TemporaryFile(dir=self._caches.folder(url)) as pack_file:
-            with _translated(token):
+            with git_http.translated(token):
                 self._fetch(url, token, sorted(wanted), pack_file, [])
             pack_file.flush()
             try:
@@ -180,7 +149,7 @@ class DulwichGit:
         commit = repo[commit_id]
         if not isinstance(commit, Commit):
             raise errors.NotFound(f"branch {branch} not found")
-        repo.refs[_branch_ref(branch)] = commit_id
+        repo.refs[git_http.branch_ref(branch)] = commit_id
         docoraignore = None
         mode, ignore_id = _root_entry(repo, commit.tree, DOCORAIGNORE)
         if ignore_id is not None and stat.S_ISREG(mode):
@@ -202,7 +171,7 @@ class DulwichGit:
         what keeps a rescan to the few KB that changed (without it, git sent every tree again).
         """
         with tempfile.TemporaryFile(dir=repo.path) as pack_file:
-            with _translated(token):
+            with git_http.translated(token):
                 shallow, unshallow = self._fetch(url, token, object_ids, pack_file, [b"thin-pack", *(history or [])])
             if pack_file.tell():
                 pack_file.seek(0)
@@ -230,7 +199,7 @@ class DulwichGit:
         )
         shallow: set[bytes] = set()
         unshallow: set[bytes] = set()
-        response = self._upload_pack(url, token, body, preload_content=False)
+        response = git_http.upload_pack(self._pool, url, token, body, preload_content=False)
         try:
             answer = Protocol(response.read, None)
             # With "done", the pack follows the shallow-info section, if any, without acknowledgments.
@@ -238,7 +207,9 @@ class DulwichGit:
                 word, _, object_id = (line or b"").rstrip(b"\n").partition(b" ")
                 if word == b"ERR":
                     raise GitProtocolError("the git server refused the fetch")
-                if word in (b"shallow", b"unshallow") and _OBJECT_ID.fullmatch(object_id.decode("ascii", "replace")):
+                if word in (b"shallow", b"unshallow") and git_http.OBJECT_ID.fullmatch(
+                    object_id.decode("ascii", "replace")
+                ):
                     (shallow if word == b"shallow" else unshallow).add(object_id)
             for packet in answer.read_pkt_seq():
                 if packet[:1] == b"\x01":
@@ -250,47 +221,6 @@ class DulwichGit:
             raise
         response.drain_conn()  # the end of the answer, so the connection can go back to the pool
         return shallow, unshallow
-
-    def _upload_pack(
-        self, url: str, token: str | None, body: bytes, *, preload_content: bool = True
-    ) -> urllib3.BaseHTTPResponse:
-        """POST one protocol-v2 command; the answer, checked to be one."""
-        headers = {
-            "Content-Type": f"application/x-{_UPLOAD_PACK}-request",
-            "Accept": f"application/x-{_UPLOAD_PACK}-result",
-            "Git-Protocol": "version=2",
-            **_authorization(token),
-        }
-        endpoint = f"{remote_name(url).rstrip('/')}/{_UPLOAD_PACK}"
-        response = self._pool.request("POST", endpoint, body=body, headers=headers, preload_content=preload_content)
-        if response.status in (401, 403, 404):
-            response.close()
-            raise _Refused(response.status)
-        content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-        if response.status != 200 or content_type != headers["Accept"]:
-            response.close()
-            raise GitProtocolError(f"git-upload-pack answered {response.status}")
-        return response
-
-
-class _Refused(Exception):
-    def __init__(self, status: int) -> None:
-        super().__init__(f"git server answered {status}")
-        self.status = status
-
-
-@contextmanager
-def _translated(token: str | None) -> Iterator[None]:
-    """Library failures to service errors whose messages never hold a token or a URL."""
-    try:
-        yield
-    except _Refused as refusal:
-        # Without a token, GitHub answers 401 for a private or missing repository alike.
-        if refusal.status == 404 or token is None:
-            raise errors.NotFound(_NO_REPOSITORY) from None
-        raise errors.Unprocessable(_TOKEN_REJECTED) from None
-    except (GitProtocolError, urllib3.exceptions.HTTPError, OSError) as error:
-        raise errors.Unavailable(_NO_ANSWER) from error
 
 
 def _blobs_in_pack(pack_file: IO[bytes]) -> Iterator[tuple[bytes, bytes]]:
@@ -392,23 +322,7 @@ def _tree_items(repo: Repo, tree_id: bytes) -> Iterator[tuple[bytes, int, bytes]
     return iter(tree.iteritems())
 
 
-def _authorization(token: str | None) -> dict[str, str]:
-    if token is None:
-        return {}
-    _check_token(token)
-    return urllib3.util.make_headers(basic_auth=f"x-access-token:{token}")
-
-
-def _check_token(token: str | None) -> None:
-    if token is not None and not _HEADER_SAFE_TOKEN.fullmatch(token):
-        raise errors.Unprocessable(_TOKEN_REJECTED)
-
-
-def _branch_ref(branch: str) -> bytes:
-    return b"refs/heads/" + check_branch_name(branch).encode("utf-8")
-
-
 def _object_id(blob_id: str) -> bytes:
-    if not _OBJECT_ID.fullmatch(blob_id):
+    if not git_http.OBJECT_ID.fullmatch(blob_id):
         raise errors.InvalidInput.field("blob_id", "must be 40 lowercase hex digits")
     return blob_id.encode("ascii")

@@ -37,7 +37,7 @@ _SELECT_OF_REPOSITORY = """
 """
 # A watch needs delivery when the snapshot has a file its ledger lacks (or holds at another sha), or its
 # ledger has a path the snapshot no longer has. A running delivery keeps its `syncing` status.
-# A failed watch starts a fresh round of attempts; one waiting for a scheduled retry keeps waiting, and
+# A failed watch starts a fresh round of attempts at once; one waiting for a scheduled retry keeps waiting, and
 # a paused app is left alone until it is resumed.
 # Snapshot and ledger are compared with a FULL JOIN, which Postgres runs as a hash or merge join, never as a nested
 # loop: with LEFT JOINs, a 20,000-file ledger not yet analyzed (right after a first delivery) was estimated at one
@@ -46,9 +46,10 @@ _MARK_NEEDING_DELIVERY = """
     UPDATE watches w
        SET status = CASE WHEN w.status = 'syncing' THEN w.status ELSE 'pending' END,
            attempts = CASE WHEN w.status = 'failed' THEN 0 ELSE w.attempts END,
+           next_attempt_at = CASE WHEN w.status = 'failed' THEN NULL ELSE w.next_attempt_at END,
            updated_at = now()
      WHERE w.repository_id = %(repository_id)s
-       AND (w.next_attempt_at IS NULL OR w.next_attempt_at <= %(now)s)
+       AND (w.status = 'failed' OR w.next_attempt_at IS NULL OR w.next_attempt_at <= %(now)s)
        AND EXISTS (SELECT 1 FROM apps a WHERE a.id = w.app_id AND a.delivery_state = 'active')
        AND EXISTS (SELECT 1
                      FROM (SELECT path, sha256 FROM snapshot_files WHERE repository_id = w.repository_id) AS f
@@ -60,7 +61,7 @@ _MARK_NEEDING_DELIVERY = """
 _SELECT_DUE_RETRIES = """
     SELECT w.app_id, w.repository_id
       FROM watches w JOIN apps a ON a.id = w.app_id
-     WHERE w.next_attempt_at <= %(now)s AND w.status = 'pending' AND a.delivery_state = 'active'
+     WHERE w.next_attempt_at <= %(now)s AND w.status IN ('pending', 'failed') AND a.delivery_state = 'active'
      ORDER BY w.next_attempt_at
      LIMIT %(limit)s
 """

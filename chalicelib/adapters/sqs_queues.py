@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -11,6 +11,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import errors
 from chalicelib.messages import DeliveryRequested, ScanRequested
+
+_BATCH = 10  # SQS takes at most ten messages per SendMessageBatch
 
 
 class SqsQueue:
@@ -22,6 +24,17 @@ class SqsQueue:
     def send(self, body: str, delay_seconds: int = 0) -> None:
         with _translated(self._queue_name):
             self._client.send_message(QueueUrl=self._url(), MessageBody=body, DelaySeconds=delay_seconds)
+
+    def send_many(self, bodies: Sequence[str]) -> None:
+        """Ten messages per SendMessageBatch call, SQS's most; messages SQS failed to take are sent once more."""
+        with _translated(self._queue_name):
+            for start in range(0, len(bodies), _BATCH):
+                entries = [{"Id": str(n), "MessageBody": body} for n, body in enumerate(bodies[start : start + _BATCH])]
+                failed = self._client.send_message_batch(QueueUrl=self._url(), Entries=entries).get("Failed", [])
+                if failed:
+                    retried = [entry for entry in entries if entry["Id"] in {item["Id"] for item in failed}]
+                    if self._client.send_message_batch(QueueUrl=self._url(), Entries=retried).get("Failed"):
+                        raise errors.Unavailable(f"queue {self._queue_name} did not take every message")
 
     def depth(self) -> dict[str, int]:
         names = {
@@ -47,10 +60,16 @@ class SqsScanQueue(SqsQueue):
     def request_scan(self, repository_id: str, requested_at: datetime, *, refresh: bool = False) -> None:
         self.send(ScanRequested(repository_id, requested_at, refresh).to_json())
 
+    def request_scans(self, repository_ids: Sequence[str], requested_at: datetime) -> None:
+        self.send_many([ScanRequested(repository_id, requested_at).to_json() for repository_id in repository_ids])
+
 
 class SqsDeliveryQueue(SqsQueue):
     def request_delivery(self, app_id: str, repository_id: str, delay_seconds: int = 0) -> None:
         self.send(DeliveryRequested(app_id, repository_id).to_json(), delay_seconds)
+
+    def request_deliveries(self, watches: Sequence[tuple[str, str]]) -> None:
+        self.send_many([DeliveryRequested(app_id, repository_id).to_json() for app_id, repository_id in watches])
 
 
 @contextmanager

@@ -12,6 +12,10 @@ from chalicelib.domain.bundles import BundleSlot
 EVENT_ORDER = {"delete": 0, "create": 1, "update": 2}
 # SQS delays a message by at most 15 minutes; longer waits are kept in Postgres for the sweep.
 SQS_MAX_DELAY_SECONDS = 900
+# A failed watch (out of attempts) is tried once more after this, then after twice as long each time, up to the cap:
+# a receiver that is down for days gets about one request an hour, not a burst at every change.
+FAILED_RETRY_FIRST = timedelta(minutes=1)
+FAILED_RETRY_CAP = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +36,8 @@ class Retry:
     """What happens to a watch after a failed attempt."""
 
     attempts: int
-    failed: bool  # out of attempts: the watch is `failed` until the next change, sweep or request
-    delay_seconds: int | None  # when to try again; None when failed
+    failed: bool  # out of attempts: `failed` until the next change, a request, or `next_attempt_at`
+    delay_seconds: int | None  # when to try again, through the queue; None when failed (the sweep retries it)
     next_attempt_at: datetime | None
 
 
@@ -51,10 +55,13 @@ def plan_retry(
     base_delay_ms: int,
     random: Callable[[], float],
 ) -> Retry:
-    """Count this failure and choose the wait: the receiver's Retry-After when it gave one, else backoff."""
+    """Count this failure and choose the wait: the receiver's Retry-After when it gave one, else backoff; out of
+    attempts, a long wait that doubles with each failed round (docs/protocol.md §1.5)."""
     attempts = attempts_before + 1
     if attempts >= max_attempts:
-        return Retry(attempts, failed=True, delay_seconds=None, next_attempt_at=None)
+        rounds = min(attempts - max_attempts, 16)  # past 16 doublings the cap has long won
+        wait = min(FAILED_RETRY_CAP, FAILED_RETRY_FIRST * 2**rounds)
+        return Retry(attempts, failed=True, delay_seconds=None, next_attempt_at=now + wait)
     if retry_after is not None:
         seconds = retry_after
     else:

@@ -20,6 +20,9 @@ class Repository:
     last_head: str | None
     last_checked_at: datetime | None
     created_at: datetime
+    last_scanned_at: datetime | None = None  # the last scan that covered the head
+    next_check_at: datetime | None = None
+    last_push_at: datetime | None = None  # the last verified GitHub push webhook
 
 
 @dataclass(frozen=True)

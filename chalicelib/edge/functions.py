@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from chalice import Chalice, ConvertToMiddleware, Rate
 
 from chalicelib import config, messages, wiring
-from chalicelib.edge import client_routes, endpoints, operator_routes, replies, service_routes
+from chalicelib.edge import client_routes, endpoints, observability, operator_routes, replies, service_routes
 from chalicelib.edge.observability import logger, metrics, tracer
 from chalicelib.services import delivering, scanning, sweeping
 
@@ -90,4 +90,11 @@ def _deliver_one(record: SQSRecord, lambda_context) -> None:  # Powertools passe
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def sweep(event):
-    sweeping.sweep(now=datetime.now(UTC), config=wiring.configs().sweeping, deps=wiring.deps())
+    report = sweeping.sweep(
+        clock=lambda: datetime.now(UTC),
+        time_left_ms=event.context.get_remaining_time_in_millis,
+        random=random.random,
+        config=wiring.configs().sweeping,
+        deps=wiring.deps(),
+    )
+    observability.count_sweep(report)

@@ -14,8 +14,10 @@ import logging
 import warnings
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 
 from chalicelib import config
+from chalicelib.services.sweeping import SweepReport
 
 SERVICE = "docora-service"
 METRICS_NAMESPACE = "Docora"
@@ -29,3 +31,14 @@ tracer = Tracer(service=SERVICE)
 
 # Most invocations record no metric of their own, and Powertools warns at every such flush.
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
+
+
+def count_sweep(report: SweepReport) -> None:
+    """The watch loop's health: how far behind the oldest due check is, and what the sweep's checks found."""
+    if report.skipped:
+        return
+    checks = report.checks
+    metrics.add_metric(name="OldestOverdueCheck", unit=MetricUnit.Seconds, value=checks.oldest_overdue.total_seconds())
+    metrics.add_metric(name="HeadChecksUnchanged", unit=MetricUnit.Count, value=checks.unchanged)
+    metrics.add_metric(name="HeadChecksChanged", unit=MetricUnit.Count, value=checks.moved)
+    metrics.add_metric(name="HeadChecksFailed", unit=MetricUnit.Count, value=checks.failed)

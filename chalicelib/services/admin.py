@@ -67,8 +67,7 @@ def resume(app_id: str, *, deps: Deps) -> None:
         _existing(tx, app_id)
         tx.apps.resume(app_id)
         watches = tx.admin.watches_of_app(app_id)
-    for watch_app_id, repository_id in watches:
-        deps.delivery_queue.request_delivery(watch_app_id, repository_id)
+    deps.delivery_queue.request_deliveries(watches)
 
 
 def reset_circuit(repository_id: str, *, now: datetime, deps: Deps) -> None:

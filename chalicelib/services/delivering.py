@@ -297,7 +297,9 @@ def _after_failure(
     if outcome == retry_schedule.THROTTLED:
         retry_after = retry_schedule.retry_after_seconds(result.retry_after, now)
     retry = deliveries.plan_retry(
-        job.watch.attempts,
+        # Attempts count failures in a row: a job that got files through before failing starts the count afresh,
+        # so a receiver that fails now and then keeps syncing, and only one that takes nothing ends up `failed`.
+        0 if sent else job.watch.attempts,
         now=now,
         retry_after=retry_after,
         max_attempts=job.config.max_retry_attempts,

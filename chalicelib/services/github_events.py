@@ -36,6 +36,8 @@ def receive(
         return Receipt("ignored", "not a branch push")
     with deps.store.transaction() as tx:
         repository = tx.repositories.find(push.github_url, push.branch)
+        if repository is not None:
+            tx.repositories.record_push(repository.id, at=now)  # polling it becomes the fallback
     if repository is None:
         return Receipt("ignored", f"{push.github_url} branch {push.branch} is not watched")
     deps.scan_queue.request_scan(repository.id, now)

@@ -51,6 +51,5 @@ def advance(operation_id: str, *, now: datetime, batch_size: int, deps: Deps) ->
         batch = tx.operations.take(operation_id, count=batch_size, now=now) if operation else []
         for app_id, repository_id in batch:
             restart_delivery(tx, app_id, repository_id, everything=operation is not None and operation.kind == "resync")
-    for app_id, repository_id in batch:
-        deps.delivery_queue.request_delivery(app_id, repository_id)
+    deps.delivery_queue.request_deliveries(batch)
     return len(batch)

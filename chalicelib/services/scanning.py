@@ -71,7 +71,7 @@ def _scan_if_needed(
         last_commit = None if refresh else tx.snapshots.commit(repository_id)
     if repository is None or not watches:
         return ScanResult("skipped")
-    if repository.last_checked_at is not None and repository.last_checked_at >= requested_at:
+    if repository.last_scanned_at is not None and repository.last_scanned_at >= requested_at:
         return ScanResult("skipped")
     circuit = circuit_breaker.Circuit(repository.consecutive_failures, repository.circuit_open_until)
     if circuit.is_open(now):
@@ -97,13 +97,13 @@ def _scan(
     head = _git(deps.git.head, url, repository.branch, token)
     if head is None:
         raise errors.GitFailure(f"branch {repository.branch} not found")
-    # The check is recorded last, once the snapshot is stored and the fan-out queued: a scan killed before that has
+    # The scan is recorded last, once the snapshot is stored and the fan-out queued: a scan killed before that has
     # not covered its request, so the queue's retry of it must not be skipped. The retry finds the head stored and
     # fans out.
     if head == last_commit:
         deliveries = _fan_out(repository.id, now=now, deps=deps)
         with deps.store.transaction() as tx:
-            tx.repositories.record_check(repository.id, checked_at=now)
+            tx.repositories.record_scan(repository.id, scanned_at=now)
             if repository.consecutive_failures:
                 tx.repositories.record_success(repository.id, head=head)
         return ScanResult("unchanged", head, deliveries=deliveries)
@@ -138,7 +138,7 @@ def _scan(
         tx.repositories.record_success(repository.id, head=tree.commit)
     deliveries = _fan_out(repository.id, now=now, deps=deps)
     with deps.store.transaction() as tx:
-        tx.repositories.record_check(repository.id, checked_at=now)
+        tx.repositories.record_scan(repository.id, scanned_at=now)
     return ScanResult("scanned", tree.commit, deliveries=deliveries, blobs_read=len(unknown))
 
 
@@ -161,8 +161,7 @@ def _fan_out(repository_id: str, *, now: datetime, deps: Deps) -> int:
     """After the snapshot is committed: one delivery request per watch whose ledger differs from it."""
     with deps.store.transaction() as tx:
         app_ids = tx.watches.needing_delivery(repository_id, now=now)
-    for app_id in app_ids:
-        deps.delivery_queue.request_delivery(app_id, repository_id)
+    deps.delivery_queue.request_deliveries([(app_id, repository_id) for app_id in app_ids])
     return len(app_ids)
 
 
@@ -180,13 +179,12 @@ def _record_failure(
     )
     with deps.store.transaction() as tx:
         tx.repositories.record_failure(repository.id, circuit=after.circuit, error=error)
-        tx.repositories.record_check(repository.id, checked_at=now)
+        tx.repositories.record_scan(repository.id, scanned_at=now)
         owed = tx.watches.owe_sync_failed(repository.id, opened_at=now) if after.opened else []
     logger.warning("scan failed", extra={"repository_id": repository.id, "error": error, "opened": after.opened})
     # sync_failed goes out through the delivery consumer like every other webhook, so it is signed,
     # retried and logged the same way, and never waits behind file deliveries (docs/protocol.md §1.7).
-    for app_id in owed:
-        deps.delivery_queue.request_delivery(app_id, repository.id)
+    deps.delivery_queue.request_deliveries([(app_id, repository.id) for app_id in owed])
 
 
 def _github_token(watches: list[Watch], *, deps: Deps) -> str | None:

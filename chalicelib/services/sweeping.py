@@ -1,58 +1,56 @@
-"""The minute-by-minute sweep: due rescans, due retries, work left behind, and operator bulk actions."""
+"""The minute-by-minute sweep: due retries, work left behind, operator bulk actions, then the due head checks."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from chalicelib.ports import Deps
-from chalicelib.services import operations
+from chalicelib.services import head_checks, operations
+from chalicelib.services.head_checks import CheckReport, HeadCheckConfig
 
 
 @dataclass(frozen=True)
 class SweepConfig:
-    rescan_interval: timedelta = timedelta(minutes=5)
-    batch_size: int = 500  # per kind of work and sweep; also each bulk operation's step
+    head_checks: HeadCheckConfig
+    batch_size: int = 500  # retries and recoveries per sweep; also each bulk operation's step
     stuck_after: timedelta = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
 class SweepReport:
-    scans: int = 0
+    checks: CheckReport = field(default_factory=CheckReport)
     retries: int = 0
     recovered: int = 0
     operation_steps: int = 0
     skipped: bool = False  # another sweep was running
 
 
-def sweep(*, now: datetime, config: SweepConfig, deps: Deps) -> SweepReport:
-    """Enqueue what is due, in bounded batches. Running twice at once, or twice in a row, changes nothing.
+def sweep(
+    *,
+    clock: Callable[[], datetime],
+    time_left_ms: Callable[[], int],
+    random: Callable[[], float],
+    config: SweepConfig,
+    deps: Deps,
+) -> SweepReport:
+    """Enqueue what is due, in bounded batches, then check heads while time lasts.
 
-    The sweep holds a lock, and every enqueue is claimed in Redis first: a repository whose scan is
-    already waiting in the queue is not enqueued again until that claim expires.
+    Running twice at once, or twice in a row, changes nothing: the sweep holds a lock, every delivery it enqueues is
+    claimed in Redis first, and each head check is claimed on its row (so a sweep killed midway loses nothing).
     """
     with deps.locks.hold("sweep") as held:
         if not held:
             return SweepReport(skipped=True)
-        return SweepReport(
-            scans=_enqueue_due_scans(now=now, config=config, deps=deps),
-            retries=_enqueue_due_retries(now=now, config=config, deps=deps),
-            recovered=_recover_left_behind(now=now, config=config, deps=deps),
-            operation_steps=operations.advance_running(now=now, batch_size=config.batch_size, deps=deps),
+        now = clock()
+        retries = _enqueue_due_retries(now=now, config=config, deps=deps)
+        recovered = _recover_left_behind(now=now, config=config, deps=deps)
+        steps = operations.advance_running(now=now, batch_size=config.batch_size, deps=deps)
+        checks = head_checks.check_due_heads(
+            clock=clock, time_left_ms=time_left_ms, random=random, config=config.head_checks, deps=deps
         )
-
-
-def _enqueue_due_scans(*, now: datetime, config: SweepConfig, deps: Deps) -> int:
-    interval = config.rescan_interval
-    with deps.store.transaction() as tx:
-        due = tx.repositories.due_for_scan(checked_before=now - interval, now=now, limit=config.batch_size)
-    claim_seconds = max(1, min(int(interval.total_seconds()), 900))
-    enqueued = 0
-    for repository_id in due:
-        if deps.locks.claim(f"scan:{repository_id}", seconds=claim_seconds):
-            deps.scan_queue.request_scan(repository_id, now)
-            enqueued += 1
-    return enqueued
+        return SweepReport(checks, retries, recovered, steps)
 
 
 def _enqueue_due_retries(*, now: datetime, config: SweepConfig, deps: Deps) -> int:
@@ -76,9 +74,10 @@ def _recover_left_behind(*, now: datetime, config: SweepConfig, deps: Deps) -> i
 
 
 def _enqueue_deliveries(watches: list[tuple[str, str]], *, claim_seconds: int, deps: Deps) -> int:
-    enqueued = 0
-    for app_id, repository_id in watches:
-        if deps.locks.claim(f"deliver:{app_id}:{repository_id}", seconds=max(1, claim_seconds)):
-            deps.delivery_queue.request_delivery(app_id, repository_id)
-            enqueued += 1
-    return enqueued
+    claimed = [
+        (app_id, repository_id)
+        for app_id, repository_id in watches
+        if deps.locks.claim(f"deliver:{app_id}:{repository_id}", seconds=max(1, claim_seconds))
+    ]
+    deps.delivery_queue.request_deliveries(claimed)
+    return len(claimed)

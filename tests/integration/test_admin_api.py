@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from chalice.test import Client
@@ -98,11 +99,7 @@ def test_retrying_all_failed_watches_is_an_operation_with_progress(stack, client
     started = post(client, "/retry-failed")
     operation_id = started.json_body["operation_id"]
     after_first_batch = get(client, f"/operations/{operation_id}").json_body
-    from datetime import UTC, datetime
-
-    from chalicelib.services import sweeping
-
-    sweeping.sweep(now=datetime.now(UTC), config=stack.configs.sweeping, deps=stack.deps)
+    stack.sweep(at=datetime.now(UTC))
     finished = get(client, f"/operations/{operation_id}").json_body
 
     assert started.status_code == 202
@@ -117,11 +114,7 @@ def test_a_running_operation_can_be_cancelled(stack, client):
     operation_id = post(client, "/retry-failed").json_body["operation_id"]
 
     cancelled = client.http.delete(f"/api/admin/operations/{operation_id}", headers=ADMIN).json_body
-    from datetime import UTC, datetime
-
-    from chalicelib.services import sweeping
-
-    sweeping.sweep(now=datetime.now(UTC), config=stack.configs.sweeping, deps=stack.deps)
+    stack.sweep(at=datetime.now(UTC))
 
     assert (cancelled["status"], cancelled["done"]) == ("cancelled", 2)
     assert stack.rows("SELECT count(*) FROM watches WHERE status = 'failed'") == [(3,)]

@@ -190,7 +190,9 @@ def test_after_the_last_attempt_the_watch_is_failed(tmp_path, database_url, redi
         outcomes = [stack.deliver(app_id, repository_id).outcome for _ in range(2)]
 
         assert outcomes == ["retrying", "failed"]
-        assert stack.rows("SELECT status, attempts, next_attempt_at FROM watches") == [("failed", 2, None)]
+        ((status, attempts, next_attempt_at),) = stack.rows("SELECT status, attempts, next_attempt_at FROM watches")
+        assert (status, attempts) == ("failed", 2)
+        assert next_attempt_at > datetime.now(UTC)  # a long wait, then one more try (deliveries.FAILED_RETRY_FIRST)
 
 
 def test_a_crash_between_the_post_and_the_ledger_write_resends_once_with_the_same_id(stack, receiver, monkeypatch):

@@ -13,7 +13,6 @@ from chalice.test import Client
 
 from chalicelib import wiring
 from chalicelib.domain.repositories import NewWatch
-from chalicelib.services import sweeping
 from docora_local.harness.receivers import PythonReceiver
 from docora_local.harness.scan_stack import CLIENT_AUTH_KEY, T0, later, scan_stack
 from docora_local.harness.settings import TEST_ADMIN_API_KEY
@@ -73,47 +72,51 @@ def synced_repository(stack, client, receiver, files):
     return repo, repository_id, app_id, token
 
 
-def test_the_sweep_enqueues_each_due_repository_once_even_when_two_run_at_once(stack):
-    due = [stack.add_repository(f"acme/due{i}") for i in range(3)]
-    fresh = stack.add_repository("acme/fresh")
-    stack.rows("UPDATE repositories SET last_checked_at = %s WHERE id = %s", T0, fresh)
-    now = T0 + timedelta(seconds=30)
+def test_two_sweeps_at_once_check_each_due_repository_once_and_scan_only_the_moved_ones(stack):
+    repos = {name: stack.make_repo(f"acme/{name}") for name in ("quiet1", "quiet2", "moved", "fresh")}
+    ids = {name: stack.add_repository(f"acme/{name}") for name in repos}
+    for name, repo in repos.items():
+        repo.commit({"a.md": name.encode()})
+        stack.scan(ids[name], at=T0)
+    repos["moved"].commit({"a.md": b"changed"})
+    stack.rows("UPDATE repositories SET next_check_at = %s WHERE id = %s", T0 + timedelta(hours=1), ids["fresh"])
+    stack.scans_requested()
+    stack.git_server.clear_log()
+    now = T0 + timedelta(minutes=5)
     reports = []
 
-    threads = [
-        threading.Thread(
-            target=lambda: reports.append(sweeping.sweep(now=now, config=stack.configs.sweeping, deps=stack.deps))
-        )
-        for _ in range(2)
-    ]
+    threads = [threading.Thread(target=lambda: reports.append(stack.sweep(at=now))) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    again = sweeping.sweep(now=now + timedelta(seconds=1), config=stack.configs.sweeping, deps=stack.deps)
+    again = stack.sweep(at=now + timedelta(seconds=1))
 
-    assert sorted(request.repository_id for request in stack.scans_requested()) == sorted(due)
-    assert sum(report.scans for report in reports) == 3
-    assert again.scans == 0
+    assert sum(report.checks.checked for report in reports) == 3
+    assert len(stack.git_server.requests) == 3  # one ls-refs each, and none for the one not yet due
+    assert [request.repository_id for request in stack.scans_requested()] == [ids["moved"]]
+    assert again.checks.checked == 0
 
 
 def test_the_sweep_skips_open_circuits_until_their_cooldown_has_passed(stack):
+    repo = stack.make_repo()
+    repo.commit({"a.md": b"a"})
     repository_id = stack.add_repository()
     stack.rows("UPDATE repositories SET consecutive_failures = 5, circuit_open_until = %s", T0 + timedelta(minutes=5))
 
-    during = sweeping.sweep(now=T0, config=stack.configs.sweeping, deps=stack.deps)
-    after = sweeping.sweep(now=T0 + timedelta(minutes=6), config=stack.configs.sweeping, deps=stack.deps)
+    during = stack.sweep(at=T0)
+    after = stack.sweep(at=T0 + timedelta(minutes=6))
 
-    assert (during.scans, after.scans) == (0, 1)
-    assert [request.repository_id for request in stack.scans_requested()] == [repository_id]
+    assert (during.checks.checked, after.checks.checked) == (0, 1)
+    assert [request.repository_id for request in stack.scans_requested()] == [repository_id]  # never snapshotted
 
 
 def test_the_sweep_reenqueues_retries_whose_time_has_come(stack):
     repository_id = stack.add_repository()
     stack.rows("UPDATE watches SET next_attempt_at = %s, attempts = 2", T0 + timedelta(minutes=20))
 
-    early = sweeping.sweep(now=T0, config=stack.configs.sweeping, deps=stack.deps)
-    due = sweeping.sweep(now=T0 + timedelta(minutes=21), config=stack.configs.sweeping, deps=stack.deps)
+    early = stack.sweep(at=T0)
+    due = stack.sweep(at=T0 + timedelta(minutes=21))
 
     assert (early.retries, due.retries) == (0, 1)
     assert stack.deliveries_requested() == [(stack.app_ids(repository_id)[0], repository_id)]
@@ -128,7 +131,7 @@ def test_the_sweep_recovers_work_left_behind(stack, client, receiver, status):
     stack.deliveries_requested()  # the fan-out's request is "lost"
     stack.rows("UPDATE watches SET status = %s, updated_at = now() - interval '10 minutes'", status)
 
-    report = sweeping.sweep(now=datetime.now(UTC), config=stack.configs.sweeping, deps=stack.deps)
+    report = stack.sweep(at=datetime.now(UTC))
     (request,) = stack.deliveries_requested()
     stack.deliver(*request)
 

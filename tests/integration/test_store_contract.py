@@ -214,14 +214,15 @@ def test_watches_needing_delivery_are_those_whose_ledger_differs(backend):
 def test_checks_successes_and_failures_are_recorded_on_the_repository(store):
     with store.transaction() as tx:
         repository = tx.repositories.add(new_repository())
-        tx.repositories.record_check(repository.id, checked_at=NOW)
+        tx.repositories.record_scan(repository.id, scanned_at=NOW)
         tx.repositories.record_failure(repository.id, circuit=Circuit(5, NOW), error="repository not found")
     with store.transaction() as tx:
         failed = tx.repositories.get(repository.id)
         tx.repositories.record_success(repository.id, head="c9")
         recovered = tx.repositories.get(repository.id)
 
-    assert (failed.last_checked_at, failed.consecutive_failures, failed.circuit_open_until) == (NOW, 5, NOW)
+    assert (failed.last_checked_at, failed.last_scanned_at) == (NOW, NOW)
+    assert (failed.consecutive_failures, failed.circuit_open_until) == (5, NOW)
     assert failed.last_error == "repository not found"
     assert (recovered.last_head, recovered.consecutive_failures, recovered.circuit_open_until) == ("c9", 0, None)
     assert recovered.last_error is None

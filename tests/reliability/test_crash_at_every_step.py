@@ -43,7 +43,7 @@ STEPS = [
     pytest.param(fault_mid_copy, 0, 0, id="mid-COPY of the snapshot"),
     # The redelivery finds the head stored and only fans out: the check is recorded after the fan-out.
     pytest.param(crash(PostgresWatches, "needing_delivery"), 0, 0, id="after the snapshot commit, before the fan-out"),
-    pytest.param(crash(SqsDeliveryQueue, "request_delivery", call=2), 0, 0, id="mid fan-out"),
+    pytest.param(crash(SqsDeliveryQueue, "send_many"), 0, 0, id="fan-out marked, not yet sent"),
     pytest.param(crash(RedisLocks, "asked_again_since"), 0, 0, id="after the fan-out, before the message is deleted"),
     pytest.param(crash(RedisRateLimiter, "acquire_many"), 0, 0, id="after the sync started, before the first POST"),
     pytest.param(

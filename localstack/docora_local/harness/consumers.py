@@ -148,10 +148,12 @@ class Consumers:
         """One sweep, at `at` or else once rescans and work left behind are due."""
         config = self.configs.sweeping
         if at is None:
-            at = self.clock.now() + max(config.stuck_after, config.rescan_interval)
+            at = self.clock.now() + max(config.stuck_after, config.head_checks.policy.poll_interval)
         self.clock.advance(max(0.0, (at - self.clock.now()).total_seconds()) + 0.001)
         self.sweeps += 1
-        return sweeping.sweep(now=self.clock.now(), config=config, deps=self.deps)
+        return sweeping.sweep(
+            clock=self.clock.now, time_left_ms=lambda: 60_000, random=self.random, config=config, deps=self.deps
+        )
 
     def settle(self, *, sweeps: int = 0) -> None:
         """Run what the queues hold, then `sweeps` times: a sweep and what it enqueued."""
@@ -173,7 +175,11 @@ class Consumers:
             if sweeps < max_sweeps:
                 self.sweep()
                 self.run()
-        raise AssertionError(f"watches still behind after {max_sweeps} sweeps: {self.failures[-5:]}")
+        states = self.stack.rows(
+            "SELECT w.app_id, w.status, w.attempts, w.next_attempt_at, w.last_error FROM watches w"
+            " JOIN apps a ON a.id = w.app_id WHERE a.delivery_state = 'active' AND w.status <> 'synced'"
+        )
+        raise AssertionError(f"watches still behind after {max_sweeps} sweeps: {states} {self.failures[-5:]}")
 
     def _run(self, queue: str, handle: str, kind: str, job: Callable[[], Any]) -> None:
         try:

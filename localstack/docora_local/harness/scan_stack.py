@@ -97,6 +97,18 @@ class ScanStack:
 
         return scanning.scan_repository(repository_id, at, now=at, config=self.configs.scanning, deps=self.deps)
 
+    def sweep(self, *, at: datetime, time_left_ms: int = 60_000, random: float = 0.5) -> Any:
+        """One sweep at `at`, with as long as a Lambda's minute to run its checks."""
+        from chalicelib.services import sweeping
+
+        return sweeping.sweep(
+            clock=lambda: at,
+            time_left_ms=lambda: time_left_ms,
+            random=lambda: random,
+            config=self.configs.sweeping,
+            deps=self.deps,
+        )
+
     def deliveries_requested(self) -> list[tuple[str, str]]:
         return [(m.app_id, m.repository_id) for m in self._drain("docora-delivery", DeliveryRequested)]
 

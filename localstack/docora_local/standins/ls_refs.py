@@ -1,0 +1,168 @@
+"""A git server that only answers protocol-v2 `ls-refs`, for many repositories and cheaply: heads are a table in
+memory, each answer waits a set latency (GitHub's is about 30 ms), and any repository can be told to fail.
+
+It measures Docora's head checks rather than `git http-backend`, which spends tens of milliseconds of CPU per request.
+It runs in a process of its own (so its work is not charged to the process measured) and is steered over HTTP:
+
+- `POST /_control/heads` `{"owner/name": "<commit id>", ...}` sets heads (a new repository, or a push);
+- `POST /_control/faults` `{"owner/name": 404 | 500 | "hang" | null}` makes a repository fail, or heals it;
+- `POST /_control/tokens` `{"owner/name": "<token>"}` makes a repository private: only that token reads it;
+- `GET /_control/stats` gives the number of ls-refs answered, by repository, and resets them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import multiprocessing
+import re
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+_CONTENT_LENGTH = re.compile(rb"(?im)^content-length:\s*(\d+)")
+_AUTHORIZATION = re.compile(rb"(?im)^authorization:\s*basic\s+(\S+)")
+_UPLOAD_PACK = re.compile(rb"^POST /(?P<repository>[^ ]+?)\.git/git-upload-pack ")
+_REF_PREFIX = re.compile(rb"ref-prefix (\S+)\n")
+_HANG_SECONDS = 3600
+
+
+@dataclass
+class _State:
+    latency: float
+    heads: dict[str, str] = field(default_factory=dict)
+    faults: dict[str, Any] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+    answered: Counter[str] = field(default_factory=Counter)
+
+
+class LsRefsServer:
+    """The stand-in in a child process; `url` is its base, as GIT_BASE_URL takes it."""
+
+    def __init__(self, *, latency: float = 0.03) -> None:
+        self._latency = latency
+        self._process: multiprocessing.Process | None = None
+        self.url = ""
+
+    def __enter__(self) -> LsRefsServer:
+        parent, child = multiprocessing.Pipe()
+        self._process = multiprocessing.get_context("spawn").Process(
+            target=_serve, args=(child, self._latency), daemon=True
+        )
+        self._process.start()
+        self.url = f"http://127.0.0.1:{parent.recv()}"
+        self._control = requests.Session()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._control.close()
+        if self._process is not None:
+            self._process.kill()
+            self._process.join()
+
+    def set_heads(self, heads: dict[str, str]) -> None:
+        self._post("heads", heads)
+
+    def set_faults(self, faults: dict[str, Any]) -> None:
+        self._post("faults", faults)
+
+    def require_tokens(self, tokens: dict[str, str]) -> None:
+        self._post("tokens", tokens)
+
+    def take_stats(self) -> Counter[str]:
+        return Counter(self._control.get(f"{self.url}/_control/stats", timeout=30).json())
+
+    def _post(self, what: str, body: dict[str, Any]) -> None:
+        self._control.post(f"{self.url}/_control/{what}", json=body, timeout=60).raise_for_status()
+
+
+@contextmanager
+def ls_refs_server(*, latency: float = 0.03) -> Iterator[LsRefsServer]:
+    with LsRefsServer(latency=latency) as server:
+        yield server
+
+
+def _serve(pipe: Any, latency: float) -> None:
+    state = _State(latency)
+
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                match = _CONTENT_LENGTH.search(head)
+                body = await reader.readexactly(int(match.group(1))) if match else b""
+                writer.write(await _answer(state, head, body))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(connection, "127.0.0.1", 0, limit=1 << 24, backlog=1024)
+        pipe.send(server.sockets[0].getsockname()[1])
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
+async def _answer(state: _State, head: bytes, body: bytes) -> bytes:
+    if head.startswith(b"POST /_control/") or head.startswith(b"GET /_control/"):
+        return _control(state, head, body)
+    match = _UPLOAD_PACK.match(head)
+    if match is None:
+        return _reply(404, b"not found", "text/plain")
+    repository = match.group("repository").decode()
+    await asyncio.sleep(state.latency)
+    fault = state.faults.get(repository)
+    if fault == "hang":
+        await asyncio.sleep(_HANG_SECONDS)
+    if isinstance(fault, int):
+        return _reply(fault, b"failing on purpose", "text/plain")
+    if repository not in state.heads or not _authorized(state, repository, head):
+        return _reply(401 if repository in state.tokens else 404, b"not found", "text/plain")
+    state.answered[repository] += 1
+    prefix = _REF_PREFIX.search(body)
+    ref = b"refs/heads/main"
+    lines = b"" if prefix is None or not ref.startswith(prefix.group(1)) else _pkt(state.heads[repository], ref)
+    return _reply(200, lines + b"0000", "application/x-git-upload-pack-result")
+
+
+def _authorized(state: _State, repository: str, head: bytes) -> bool:
+    token = state.tokens.get(repository)
+    if token is None:
+        return True
+    match = _AUTHORIZATION.search(head)
+    return match is not None and base64.b64decode(match.group(1)) == f"x-access-token:{token}".encode()
+
+
+def _control(state: _State, head: bytes, body: bytes) -> bytes:
+    if head.startswith(b"GET /_control/stats"):
+        answered, state.answered = dict(state.answered), Counter()
+        return _reply(200, json.dumps(answered).encode(), "application/json")
+    changes = json.loads(body)
+    if head.startswith(b"POST /_control/heads"):
+        state.heads.update(changes)
+    elif head.startswith(b"POST /_control/faults"):
+        for repository, fault in changes.items():
+            if fault is None:
+                state.faults.pop(repository, None)
+            else:
+                state.faults[repository] = fault
+    elif head.startswith(b"POST /_control/tokens"):
+        state.tokens.update(changes)
+    return _reply(200, b"{}", "application/json")
+
+
+def _pkt(commit_id: str, ref: bytes) -> bytes:
+    line = commit_id.encode() + b" " + ref + b"\n"
+    return f"{len(line) + 4:04x}".encode() + line
+
+
+def _reply(status: int, body: bytes, content_type: str) -> bytes:
+    return f"HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
