@@ -114,12 +114,13 @@ def test_an_unchanged_repository_costs_one_request_and_no_query_of_its_snapshot_
         report = stack.sweep(at=T0 + timedelta(minutes=5))
 
         after = _table_reads(database_url, stack)
-    assert (report.checks.checked, report.checks.unchanged) == (1, 1)
-    assert len(stack.git_server.requests) == 1
-    for table in ("snapshot_files", "snapshots", "delivered_files"):
-        assert after[table] == before[table], table
-    assert after["repositories"][2] - before["repositories"][2] == 2  # its claim, then its check: nothing else
-    assert stack.scans_requested() == [] and stack.deliveries_requested() == []
+
+        assert (report.checks.checked, report.checks.unchanged) == (1, 1)
+        assert len(stack.git_server.requests) == 1
+        for table in ("snapshot_files", "snapshots", "delivered_files"):
+            assert after[table] == before[table], table
+        assert after["repositories"][2] - before["repositories"][2] == 2  # its claim, then its check: nothing else
+        assert stack.scans_requested() == [] and stack.deliveries_requested() == []
 
 
 def _table_reads(database_url: str, stack) -> dict[str, tuple[int, int, int]]:
