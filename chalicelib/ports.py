@@ -192,7 +192,7 @@ class Operations(Protocol):
 
 
 class AdminViews(Protocol):
-    """Read models of the operator API; kept in SQL, tested against Postgres only."""
+    """Read models of the operator API, kept in SQL; the in-memory fake is held to it by a contract test."""
 
     def counts(self, *, now: datetime, hour_ago: datetime) -> dict[str, Any]: ...
 

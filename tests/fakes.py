@@ -20,6 +20,7 @@ from chalicelib.domain.bundles import BundleSlot, NewContent, StoredContent, Sto
 from chalicelib.domain.circuit_breaker import Circuit
 from chalicelib.domain.deliveries import Attempt, Change, Retry
 from chalicelib.domain.head_checks import CheckRecord, CheckTarget, HeadProbe, ProbedHead
+from chalicelib.domain.operations import ListPage, ListQuery, Operation
 from chalicelib.domain.repositories import NewRepository, NewWatch, Repository, Watch, WatchStatus
 from chalicelib.domain.snapshots import BlobFacts, SnapshotDelta, SnapshotFile
 from chalicelib.ports import GitHubRepository, Transaction, WebhookResult
@@ -41,6 +42,8 @@ class _Tables:
     check_claims: dict[str, datetime] = field(default_factory=dict)
     attempts: dict[tuple[str, str], list[Attempt]] = field(default_factory=dict)
     updated_at: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    operations: dict[str, tuple[Operation, list[tuple[str, str]]]] = field(default_factory=dict)  # and what is left
+    last_attempt_id: int = 0  # an identity column: ids keep rising whatever a trim or a delete removes
 
 
 class InMemoryApps:
@@ -101,6 +104,8 @@ class InMemoryApps:
             del self._tables.watches[key]
             self._tables.ledger.pop(key, None)
             self._tables.attempts.pop(key, None)
+        operations = self._tables.operations.items()
+        self._tables.operations = {key: row for key, row in operations if row[0].app_id != app_id}
         return True
 
     def _change(self, app_id: str, **changes: object) -> None:
@@ -261,6 +266,7 @@ class InMemoryWatches:
 
     def delete(self, app_id: str, repository_id: str) -> bool:
         self._tables.ledger.pop((app_id, repository_id), None)
+        self._tables.attempts.pop((app_id, repository_id), None)
         return self._tables.watches.pop((app_id, repository_id), None) is not None
 
     def set_github_token(self, app_id: str, repository_id: str, token_encrypted: str | None) -> None:
@@ -463,7 +469,8 @@ class InMemoryDeliveries:
         if (app_id, repository_id) not in self._tables.watches:
             raise errors.NotFound("the watch no longer exists")
         log = self._tables.attempts.setdefault((app_id, repository_id), [])
-        log.append(replace(attempt, id=sum(len(entries) for entries in self._tables.attempts.values()) + 1))
+        self._tables.last_attempt_id += 1
+        log.append(replace(attempt, id=self._tables.last_attempt_id))
 
     def trim_attempts(self, app_id: str, repository_id: str, *, keep: int) -> None:
         log = self._tables.attempts.get((app_id, repository_id), [])
@@ -473,6 +480,175 @@ class InMemoryDeliveries:
         log = self._tables.attempts.get((app_id, repository_id), [])
         newest_first = [a for a in reversed(log) if before is None or (a.id or 0) < before]
         return newest_first[:limit]
+
+
+class InMemoryOperations:
+    """Bulk operations, each with the watches it has still to do, taken from the front."""
+
+    def __init__(self, tables: _Tables) -> None:
+        self._tables = tables
+
+    def create(
+        self, operation_id: str, *, kind: str, app_id: str | None, watches: list[tuple[str, str]], now: datetime
+    ) -> None:
+        operation = Operation(operation_id, kind, app_id, "running", len(watches), 0, now, now)
+        self._tables.operations[operation_id] = (operation, list(watches))
+
+    def get(self, operation_id: str) -> Operation | None:
+        row = self._tables.operations.get(operation_id)
+        return row[0] if row else None
+
+    def take(self, operation_id: str, *, count: int, now: datetime) -> list[tuple[str, str]]:
+        operation, remaining = self._tables.operations.get(operation_id, (None, []))
+        if operation is None or operation.status != "running":
+            return []
+        taken, rest = remaining[:count], remaining[count:]
+        status = "running" if rest else "done"  # an operation over no watches is done at its first take
+        advanced = replace(operation, status=status, done=operation.done + len(taken), updated_at=now)
+        self._tables.operations[operation_id] = (advanced, rest)
+        return taken
+
+    def cancel(self, operation_id: str, *, now: datetime) -> bool:
+        operation = self.get(operation_id)
+        if operation is None or operation.status != "running":
+            return False
+        self._tables.operations[operation_id] = (replace(operation, status="cancelled", updated_at=now), [])
+        return True
+
+    def running(self, *, limit: int) -> list[str]:
+        running = [operation for operation, _ in self._tables.operations.values() if operation.status == "running"]
+        return [operation.id for operation in sorted(running, key=lambda operation: operation.created_at)[:limit]]
+
+
+@dataclass(frozen=True)
+class _OperatorList:
+    searched: tuple[str, ...]
+    sorts: dict[str, str]  # each sortable name and the column it orders by
+    key: tuple[str, ...]  # orders rows that share the sort value, which the SQL leaves to chance
+
+
+# As chalicelib/adapters/postgres_admin.py declares them; "attempted_at" orders by the attempt's id, as the SQL does.
+_OPERATOR_LISTS = {
+    "apps": _OperatorList(
+        ("id", "app_name", "email", "base_url"),
+        {"created_at": "created_at", "app_name": "app_name", "email": "email"},
+        ("id",),
+    ),
+    "repositories": _OperatorList(
+        ("id", "github_url"),
+        {
+            "created_at": "created_at",
+            "github_url": "github_url",
+            "last_checked_at": "last_checked_at",
+            "consecutive_failures": "consecutive_failures",
+        },
+        ("id",),
+    ),
+    "failed_watches": _OperatorList(
+        ("app_id", "repository_id", "app_name", "github_url"),
+        {"updated_at": "updated_at", "attempts": "attempts"},
+        ("app_id", "repository_id"),
+    ),
+    "attempts": _OperatorList(("app_id", "repository_id", "path", "error"), {"attempted_at": "id"}, ("id",)),
+}
+
+
+class InMemoryAdminViews:
+    """The operator's counts and lists, read from the tables the way postgres_admin's SQL reads them."""
+
+    def __init__(self, tables: _Tables) -> None:
+        self._tables = tables
+
+    def counts(self, *, now: datetime, hour_ago: datetime) -> dict[str, object]:
+        apps = [app for app, _ in self._tables.apps.values()]
+        repositories = self._tables.repositories.values()
+        recent = [a for log in self._tables.attempts.values() for a in log if a.attempted_at > hour_ago]
+        statuses = [watch.status for watch in self._tables.watches.values()]
+        return {
+            "apps": len(apps),
+            "paused_apps": sum(app.delivery_state == "paused" for app in apps),
+            "repositories": len(repositories),
+            "open_circuits": sum(r.circuit_open_until is not None and r.circuit_open_until > now for r in repositories),
+            "attempts_last_hour": len(recent),
+            "failures_last_hour": sum(attempt.error is not None for attempt in recent),
+            "watches": {status: statuses.count(status) for status in ("pending", "syncing", "synced", "failed")},
+        }
+
+    def page(self, name: str, query: ListQuery) -> ListPage:
+        listed = _OPERATOR_LISTS[name]
+        rows = {
+            "apps": self._apps,
+            "repositories": self._repositories,
+            "failed_watches": self._failed_watches,
+            "attempts": self._attempts,
+        }[name]()
+        if query.search:
+            # ILIKE against like_pattern(search): a case-insensitive substring, its % _ and \ taken literally.
+            needle = query.search.lower()
+            rows = [row for row in rows if any(needle in (row[column] or "").lower() for column in listed.searched)]
+        column = listed.sorts[query.sort]
+        # NULL sorts after every value, as in Postgres: last ascending, first descending.
+        rows.sort(key=lambda row: (row[column] is None, row[column], *(row[k] for k in listed.key)),
+                  reverse=query.descending)  # fmt: skip
+        items = rows[query.offset : query.offset + query.limit]
+        # The SQL counts with a window over the rows it returns, so a page past the end has no row to carry a total.
+        return ListPage(items=items, total=len(rows) if items else 0)
+
+    def sortable(self, name: str) -> tuple[str, ...]:
+        return tuple(_OPERATOR_LISTS[name].sorts)
+
+    def failed_watches(self, app_id: str | None) -> list[tuple[str, str]]:
+        failed = [key for key, watch in self._tables.watches.items() if watch.status == "failed"]
+        return sorted(key for key in failed if app_id is None or key[0] == app_id)
+
+    def watches_of_app(self, app_id: str) -> list[tuple[str, str]]:
+        return sorted(key for key in self._tables.watches if key[0] == app_id)
+
+    def _apps(self) -> list[dict[str, object]]:
+        return [
+            _columns(app, "id", "app_name", "email", "base_url", "delivery_state", "paused_reason", "created_at")
+            | {
+                "watches": sum(owner == app.id for owner, _ in self._tables.watches),
+                "failed_watches": sum(
+                    w.status == "failed" for (owner, _), w in self._tables.watches.items() if owner == app.id
+                ),
+            }
+            for app, _ in self._tables.apps.values()
+        ]
+
+    def _repositories(self) -> list[dict[str, object]]:
+        shown = ("id", "github_url", "branch", "is_private", "last_head", "last_checked_at", "consecutive_failures",
+                 "circuit_open_until", "last_error", "created_at")  # fmt: skip
+        return [
+            _columns(r, *shown) | {"watches": sum(watched == r.id for _, watched in self._tables.watches)}
+            for r in self._tables.repositories.values()
+        ]
+
+    def _failed_watches(self) -> list[dict[str, object]]:
+        return [
+            _columns(w, "app_id", "repository_id")
+            | {
+                "app_name": self._tables.apps[w.app_id][0].app_name,
+                "github_url": self._tables.repositories[w.repository_id].github_url,
+                "attempts": w.attempts,
+                "last_error": w.last_error,
+                "updated_at": self._tables.updated_at.get(key, w.created_at),
+            }
+            for key, w in self._tables.watches.items()
+            if w.status == "failed"
+        ]
+
+    def _attempts(self) -> list[dict[str, object]]:
+        shown = ("path", "event", "delivery_id", "attempt", "status_code", "error", "duration_ms", "attempted_at")
+        return [
+            {"id": a.id, "app_id": app_id, "repository_id": repository_id} | _columns(a, *shown)
+            for (app_id, repository_id), log in self._tables.attempts.items()
+            for a in log
+        ]
+
+
+def _columns(row: object, *names: str) -> dict[str, object]:
+    return {name: getattr(row, name) for name in names}
 
 
 class InMemoryStore:
@@ -492,9 +668,8 @@ class InMemoryStore:
                 watches=InMemoryWatches(self.tables),
                 snapshots=InMemorySnapshots(self.tables),
                 deliveries=InMemoryDeliveries(self.tables),
-                # Operator views and bulk operations are SQL read models, tested against Postgres only.
-                operations=None,  # type: ignore[arg-type]
-                admin=None,  # type: ignore[arg-type]
+                operations=InMemoryOperations(self.tables),
+                admin=InMemoryAdminViews(self.tables),
             )
         except BaseException:
             self.tables.__dict__.update(saved.__dict__)  # roll back, like Postgres would

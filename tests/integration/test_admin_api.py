@@ -109,17 +109,6 @@ def test_retrying_all_failed_watches_is_an_operation_with_progress(stack, client
     assert sorted(r for _, r in stack.deliveries_requested()) == [repository_id] * 3
 
 
-def test_a_running_operation_can_be_cancelled(stack, client):
-    fail_watches(stack, 5)
-    operation_id = post(client, "/retry-failed").json_body["operation_id"]
-
-    cancelled = client.http.delete(f"/api/admin/operations/{operation_id}", headers=ADMIN).json_body
-    stack.sweep(at=datetime.now(UTC))
-
-    assert (cancelled["status"], cancelled["done"]) == ("cancelled", 2)
-    assert stack.rows("SELECT count(*) FROM watches WHERE status = 'failed'") == [(3,)]
-
-
 def test_one_watch_is_retried_or_resynced_and_unknown_ones_are_404(stack, client):
     repository_id = fail_watches(stack, 1)
     (app_id,) = stack.app_ids(repository_id)
