@@ -8,10 +8,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
-from collections.abc import Iterable, Iterator, Mapping
+import stat
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+
+from dulwich.ignore import IgnoreFilter, read_ignore_patterns
 
 from chalicelib import errors
 from chalicelib.domain import deliveries, snapshots
@@ -19,8 +22,9 @@ from chalicelib.domain.apps import App, AppChanges, NewApp
 from chalicelib.domain.bundles import BundleSlot, NewContent, StoredContent, StoredObjects
 from chalicelib.domain.circuit_breaker import Circuit
 from chalicelib.domain.deliveries import Attempt, Change, Retry
+from chalicelib.domain.git_refs import check_branch_name
 from chalicelib.domain.repositories import NewRepository, NewWatch, Repository, Watch, WatchStatus
-from chalicelib.domain.snapshots import BlobFacts, SnapshotDelta, SnapshotFile
+from chalicelib.domain.snapshots import BlobFacts, FetchedTree, SnapshotDelta, SnapshotFile, TreeEntry
 from chalicelib.ports import GitHubRepository, Transaction, WebhookResult
 
 
@@ -496,6 +500,162 @@ class StaticGitHub:
         if entry is None or (entry[0].is_private and entry[1] != token):
             raise errors.NotFound("repository not found, or not readable with the given token")
         return entry
+
+
+class StaticRepo:
+    """One repository of a StaticGitRemote, changed with the same calls as a served TestRepo (docora_local.standins).
+
+    Trees are flat: path -> (mode, object id). Commit ids are made up but stable; blob ids are git's own.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.branches: dict[str, str] = {}
+        self.trees: dict[str, dict[bytes, tuple[int, str]]] = {}  # by commit id
+        self.blobs: dict[str, bytes] = {}
+        self.token: str | None = None  # needed to read it, when set
+        self.failure: int | None = None  # the status every request gets, as GitServer.fail_with
+
+    def commit(
+        self,
+        files: Mapping[str | bytes, bytes | None],
+        message: str = "change",
+        *,
+        symlinks: Mapping[str | bytes, str] | None = None,
+        submodules: Mapping[str | bytes, str] | None = None,
+        branch: str = "main",
+    ) -> str:
+        """Write (bytes) or delete (None) files and add symlinks and submodule links on `branch`; the new head."""
+        parent = self.branches.get(branch)
+        tree = dict(self.trees[parent]) if parent is not None else {}
+        for path, content in files.items():
+            if content is None:
+                tree.pop(_git_path(path), None)
+            else:
+                tree[_git_path(path)] = (_REGULAR_FILE, self._store(content))
+        for path, target in (symlinks or {}).items():
+            tree[_git_path(path)] = (_SYMLINK, self._store(target.encode()))  # git keeps a link's target as a blob
+        for path, commit_id in (submodules or {}).items():
+            tree[_git_path(path)] = (_SUBMODULE, commit_id)
+        made_of = repr((self.url, parent, sorted(tree.items()), message, len(self.trees))).encode()
+        commit_id = hashlib.sha1(made_of, usedforsecurity=False).hexdigest()
+        self.trees[commit_id] = tree
+        self.branches[branch] = commit_id
+        return commit_id
+
+    def force_push(
+        self, files: Mapping[str | bytes, bytes], message: str = "rewritten", *, branch: str = "main"
+    ) -> str:
+        """Replace the branch with a new root commit holding only `files`."""
+        self.branches.pop(branch, None)
+        return self.commit(dict(files), message, branch=branch)
+
+    def delete_branch(self, branch: str) -> None:
+        del self.branches[branch]
+
+    def head(self, branch: str = "main") -> str:
+        return self.branches[branch]
+
+    def require_token(self, token: str | None) -> None:
+        self.token = token
+
+    def fail_with(self, status: int | None) -> None:
+        """Answer every request as DulwichGit reads a server answering `status`; None recovers.
+
+        404 is a missing repository, 401 and 403 a refused token, anything else a server that is down.
+        """
+        self.failure = status
+
+    def _store(self, content: bytes) -> str:
+        blob_id = hashlib.sha1(b"blob %d\0" % len(content) + content, usedforsecurity=False).hexdigest()
+        self.blobs[blob_id] = content
+        return blob_id
+
+
+class StaticGitRemote:
+    """Git remotes as a static tree of blobs with moving heads, answering as DulwichGit does.
+
+    Repositories by URL (`add_repo`). `fetch_tree` lists only what changed `since` a commit it listed before for that
+    URL, as the adapter's cache allows; `forget_cache` makes it a cold container. `requests` logs every call as
+    (method, url, token). Held to DulwichGit by tests/integration/test_git_remote_contract.py.
+    """
+
+    def __init__(self) -> None:
+        self.repos: dict[str, StaticRepo] = {}
+        self.requests: list[tuple[str, str, str | None]] = []
+        self._listed: dict[str, set[str]] = {}  # by URL, the commits fetch_tree listed: what the cache would hold
+
+    def add_repo(self, url: str) -> StaticRepo:
+        """An empty repository at `url`, or the one already there."""
+        return self.repos.setdefault(url, StaticRepo(url))
+
+    def forget_cache(self) -> None:
+        self._listed.clear()
+
+    def head(self, url: str, branch: str, token: str | None) -> str | None:
+        check_branch_name(branch)
+        return self._answer("head", url, token).branches.get(branch)
+
+    def fetch_tree(self, url: str, branch: str, token: str | None, since: str | None = None) -> FetchedTree:
+        check_branch_name(branch)
+        repo = self._answer("fetch_tree", url, token)
+        commit = repo.branches.get(branch)
+        if commit is None:
+            raise errors.NotFound(f"branch {branch} not found")
+        tree, listed = repo.trees[commit], self._listed.setdefault(url, set())
+        mode, ignore_id = tree.get(_DOCORAIGNORE, (0, ""))
+        docoraignore = repo.blobs[ignore_id] if stat.S_ISREG(mode) else None
+        cached = since in listed and repo.trees[since].get(_DOCORAIGNORE) == tree.get(_DOCORAIGNORE)
+        listed.add(commit)
+        if since is None or not cached:  # the rules decide which files count: a changed .docoraignore lists all
+            return FetchedTree(commit, _regular_files(tree), docoraignore)
+        old = repo.trees[since]
+        removed = [entry.path for entry in _regular_files(old) if not stat.S_ISREG(tree.get(entry.path, (0, ""))[0])]
+        changed = [entry for entry in _regular_files(tree) if old.get(entry.path) != (entry.mode, entry.blob_id)]
+        return FetchedTree(commit, changed, docoraignore, since=since, removed=removed)
+
+    def read_blobs(self, url: str, token: str | None, blob_ids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        wanted = sorted(set(blob_ids))
+        if not wanted:
+            return
+        repo = self._answer("read_blobs", url, token)
+        if not all(blob_id in repo.blobs for blob_id in wanted):
+            raise errors.Unavailable("git server did not answer")  # the server refuses the whole fetch
+        for blob_id in wanted:
+            yield blob_id, repo.blobs[blob_id]
+
+    def ignore_filter(self, patterns: bytes) -> Callable[[bytes], bool]:
+        rules = IgnoreFilter(read_ignore_patterns(io.BytesIO(patterns)))
+        return lambda path: rules.is_ignored(path.decode("utf-8", "surrogateescape")) is True
+
+    def _answer(self, method: str, url: str, token: str | None) -> StaticRepo:
+        """Log the request, then refuse it as DulwichGit reads a refusal, or hand over the repository."""
+        self.requests.append((method, url, token))
+        repo = self.repos.get(url)
+        status = 404 if repo is None else repo.failure
+        if status is None and repo is not None and repo.token is not None and token != repo.token:
+            status = 401
+        if status is None and repo is not None:
+            return repo
+        if status == 404 or (status in (401, 403) and token is None):
+            raise errors.NotFound("repository not found")  # GitHub answers 401 for private and missing alike
+        if status in (401, 403):
+            raise errors.Unprocessable("GitHub rejected the token")
+        raise errors.Unavailable("git server did not answer")
+
+
+_DOCORAIGNORE = b".docoraignore"
+_REGULAR_FILE, _SYMLINK, _SUBMODULE = 0o100644, 0o120000, 0o160000
+
+
+def _git_path(path: str | bytes) -> bytes:
+    """As git stores a name: str paths as the file system gives them (os.fsdecode), so not only UTF-8."""
+    return path if isinstance(path, bytes) else path.encode("utf-8", "surrogateescape")
+
+
+def _regular_files(tree: Mapping[bytes, tuple[int, str]]) -> list[TreeEntry]:
+    """The tree's regular files in git's listing order, which is the byte order of whole paths."""
+    return [TreeEntry(path, mode, object_id) for path, (mode, object_id) in sorted(tree.items()) if stat.S_ISREG(mode)]
 
 
 class RecordingScanQueue:
