@@ -24,7 +24,7 @@ from chalicelib.domain.circuit_breaker import Circuit
 from chalicelib.domain.deliveries import Attempt, Change, Retry
 from chalicelib.domain.git_refs import check_branch_name
 from chalicelib.domain.repositories import NewRepository, NewWatch, Repository, Watch, WatchStatus
-from chalicelib.domain.snapshots import BlobFacts, FetchedTree, SnapshotDelta, SnapshotFile, TreeEntry
+from chalicelib.domain.snapshots import BlobFacts, FetchedTree, SkippedFile, SnapshotDelta, SnapshotFile, TreeEntry
 from chalicelib.ports import GitHubRepository, Transaction, WebhookResult
 
 
@@ -40,6 +40,8 @@ class _Tables:
     snapshots: dict[str, tuple[str, dict[str, bytes]]] = field(default_factory=dict)
     ledger: dict[tuple[str, str], dict[str, bytes]] = field(default_factory=dict)
     snapshot_files: dict[str, dict[str, SnapshotFile]] = field(default_factory=dict)
+    snapshot_skipped: dict[str, dict[str, SkippedFile]] = field(default_factory=dict)
+    snapshot_taken_at: dict[str, datetime] = field(default_factory=dict)
     sync_failed_owed: dict[tuple[str, str], datetime] = field(default_factory=dict)
     attempts: dict[tuple[str, str], list[Attempt]] = field(default_factory=dict)
     updated_at: dict[tuple[str, str], datetime] = field(default_factory=dict)
@@ -149,6 +151,7 @@ class InMemoryRepositories:
         del self._tables.repositories[repository_id]
         self._tables.snapshots.pop(repository_id, None)
         self._tables.snapshot_files.pop(repository_id, None)
+        self._tables.snapshot_skipped.pop(repository_id, None)
         return True
 
     def record_check(self, repository_id: str, *, checked_at: datetime) -> None:
@@ -378,6 +381,11 @@ class InMemorySnapshots:
                 raise errors.Conflict(f"{file.path} is already in the snapshot")  # the primary key would refuse it
             files[file.path] = file
         self._tables.snapshots[repository_id] = (commit, {path: f.sha256 for path, f in files.items()})
+        self._tables.snapshot_taken_at[repository_id] = taken_at
+        skipped = self._tables.snapshot_skipped.setdefault(repository_id, {})
+        for path in list(skipped) if delta.scope is None else delta.scope:
+            skipped.pop(path, None)
+        skipped.update((item.path, item) for item in delta.skipped)
 
 
 class InMemoryDeliveries:
@@ -662,6 +670,7 @@ class RecordingScanQueue:
     def __init__(self) -> None:
         self.requested: list[str] = []
         self.requested_at: list[datetime] = []
+        self.refreshing: list[bool] = []
         self.available = True
 
     def request_scan(self, repository_id: str, requested_at: datetime, *, refresh: bool = False) -> None:
@@ -669,6 +678,7 @@ class RecordingScanQueue:
             raise errors.Unavailable("queue docora-scan is not available")
         self.requested.append(repository_id)
         self.requested_at.append(requested_at)
+        self.refreshing.append(refresh)
 
     def ping(self) -> None:
         if not self.available:
@@ -803,14 +813,36 @@ class InMemoryLocks:
         return asked if asked is not None and asked > since else None
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What RecordingWebhooks does with one request, as a receiver (or the network) would."""
+
+    status: int | None = 200  # None: no HTTP answer, and `error` says why
+    retry_after: str | None = None
+    error: str | None = None
+    hangs: bool = False  # no answer within the timeout, reported as WebhookSender reports it
+    then: Callable[[], object] | None = None  # runs once the request has arrived, before the answer goes back
+
+
 class RecordingWebhooks:
-    """A receiver that answers every request with `status`, and remembers what it got."""
+    """A receiver that answers each request with the next scripted Answer, then with `status`, and keeps them all."""
 
     def __init__(self, status: int | None = 200) -> None:
         self.status = status
         self.sent: list[tuple[str, bytes, dict[str, str]]] = []
+        self._script: list[Answer] = []
+
+    def script(self, *answers: Answer) -> None:
+        self._script.extend(answers)
 
     def send(self, url: str, body: bytes, headers: Mapping[str, str], *, timeout: float = 30.0) -> WebhookResult:
         self.sent.append((url, body, dict(headers)))
-        error = None if self.status is not None else "connection refused"
-        return WebhookResult(self.status, None, error, 1)
+        answer = self._script.pop(0) if self._script else Answer(self.status, error=self._no_answer())
+        if answer.then is not None:
+            answer.then()
+        if answer.hangs:
+            return WebhookResult(None, None, f"timed out after {timeout:g} s", int(timeout * 1000))
+        return WebhookResult(answer.status, answer.retry_after, answer.error, 1)
+
+    def _no_answer(self) -> str | None:
+        return "connection refused" if self.status is None else None

@@ -22,6 +22,7 @@ from tests.fakes import (
     RecordingScanQueue,
     RecordingWebhooks,
     StaticGitHub,
+    StaticGitRemote,
     StaticResolver,
 )
 
@@ -38,7 +39,7 @@ def fake_deps(**settings: object) -> Deps:
         scan_queue=RecordingScanQueue(),
         rate_limiter=CountingRateLimiter(),
         resolver=StaticResolver({"receiver.example.com": [PUBLIC_IP]}),
-        git=None,  # type: ignore[arg-type]  # unit tests do not fetch; the scan is tested on a real git server
+        git=StaticGitRemote(),
         contents=InMemoryContents(),
         locks=InMemoryLocks(),
         delivery_queue=RecordingDeliveryQueue(),
