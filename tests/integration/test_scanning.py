@@ -11,6 +11,7 @@ import shutil
 import pytest
 
 from docora_local.harness.scan_stack import T0, later, scan_stack
+from tests import cache_scenario as scenario
 
 
 @pytest.fixture
@@ -50,42 +51,23 @@ def test_a_new_commit_gives_the_same_snapshot_from_a_warm_cache_as_from_nothing(
     tmp_path, database_url, redis_url, monkeypatch, cache
 ):
     """Warm: only the files changed since the stored commit are listed and read. Cold: the whole tree is."""
-    latin = "caf\xe9.txt".encode("latin-1").decode("utf-8", "surrogateescape")
-    with scan_stack(tmp_path, database_url, redis_url, monkeypatch, max_file_bytes=10) as stack:
+    with scan_stack(tmp_path, database_url, redis_url, monkeypatch, max_file_bytes=scenario.MAX_FILE_BYTES) as stack:
         repo = stack.make_repo()
-        (repo.work / latin).write_bytes(b"latin")
-        repo.commit(
-            {"keep.md": b"same", "edit.md": b"v1", "drop.md": b"bye", "move/old.md": b"moved", "big.bin": b"x" * 11,
-             "shrinks.bin": b"y" * 11, "to-link.md": b"link me", "deep/a/b/c.md": b"c"}
-        )  # fmt: skip
+        repo.commit(scenario.FIRST)
         repository_id = stack.add_repository()
         stack.scan(repository_id, at=T0)
-        (repo.work / latin).unlink()
-        repo.commit(
-            {"edit.md": b"v2", "drop.md": None, "move/old.md": None, "moved/new.md": b"moved", "grows.bin": b"z" * 11,
-             "shrinks.bin": b"y", "to-link.md": None, "deep/a/b/c.md": b"c2"},
-        )  # fmt: skip
-        repo.commit({}, symlinks={"to-link.md": "keep.md"})
+        repo.commit(scenario.SECOND)
+        repo.commit({}, symlinks=scenario.LINKS)
         if cache == "cold":
             stack.deps.git.close()  # type: ignore[attr-defined]
             shutil.rmtree(tmp_path / "ephemeral")
 
         result = stack.scan(repository_id, at=later(T0))
 
-        # v2, y, z*11 and c2; "moved" is known. From nothing, big.bin too: the snapshot keeps no facts of skipped files.
-        assert result.outcome == "scanned" and result.blobs_read == {"warm": 4, "cold": 5}[cache]
-        assert stack.snapshot(repository_id) == {
-            "keep.md": (sha(b"same"), 4, False),
-            "edit.md": (sha(b"v2"), 2, False),
-            "moved/new.md": (sha(b"moved"), 5, False),
-            "shrinks.bin": (sha(b"y"), 1, False),
-            "deep/a/b/c.md": (sha(b"c2"), 2, False),
-        }
-        assert stack.rows("SELECT path, reason, size FROM snapshot_skipped_files ORDER BY path") == [
-            ("big.bin", "larger than MAX_FILE_BYTES (10)", 11),
-            ("grows.bin", "larger than MAX_FILE_BYTES (10)", 11),
-        ]
-        assert stack.rows("SELECT commit_sha, file_count FROM snapshots") == [(repo.head(), 5)]
+        assert (result.outcome, result.blobs_read) == ("scanned", scenario.BLOBS_READ[cache])
+        assert stack.snapshot(repository_id) == scenario.SNAPSHOT
+        assert stack.rows("SELECT path, reason, size FROM snapshot_skipped_files ORDER BY path") == scenario.SKIPPED
+        assert stack.rows("SELECT commit_sha, file_count FROM snapshots") == [(repo.head(), len(scenario.SNAPSHOT))]
 
 
 def test_the_consumer_reports_only_the_record_that_failed(stack, monkeypatch):

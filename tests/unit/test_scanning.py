@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from tests import cache_scenario as scenario
 from tests.unit.fake_stack import T0, fake_stack, later
 
 TOKEN = "ghp_" + "t" * 36
@@ -167,37 +168,18 @@ def test_paths_that_are_not_utf8_are_recorded_not_delivered(stack):
 @pytest.mark.parametrize("cache", ["warm", "cold"])
 def test_a_new_commit_gives_the_same_snapshot_from_a_warm_cache_as_from_nothing(cache):
     """Warm: only the files changed since the stored commit are listed and read. Cold: the whole tree is."""
-    stack = fake_stack(max_file_bytes=10)
-    repo = stack.make_repo()
-    repo.commit(
-        {LATIN: b"latin", "keep.md": b"same", "edit.md": b"v1", "drop.md": b"bye", "move/old.md": b"moved",
-         "big.bin": b"x" * 11, "shrinks.bin": b"y" * 11, "to-link.md": b"link me", "deep/a/b/c.md": b"c"}
-    )  # fmt: skip
-    repository_id = stack.add_repository()
-    stack.scan(repository_id, at=T0)
-    repo.commit(
-        {LATIN: None, "edit.md": b"v2", "drop.md": None, "move/old.md": None, "moved/new.md": b"moved",
-         "grows.bin": b"z" * 11, "shrinks.bin": b"y", "to-link.md": None, "deep/a/b/c.md": b"c2"}
-    )  # fmt: skip
-    repo.commit({}, symlinks={"to-link.md": "keep.md"})
+    stack = fake_stack(max_file_bytes=scenario.MAX_FILE_BYTES)
+    repo, repository_id = stack.first_scan(scenario.FIRST)
+    repo.commit(scenario.SECOND)
+    repo.commit({}, symlinks=scenario.LINKS)
     if cache == "cold":
         stack.git.forget_cache()
 
     result = stack.scan(repository_id, at=later(T0))
 
-    # v2, y, z*11 and c2; "moved" is known. From nothing, big.bin too: the snapshot keeps no facts of skipped files.
-    assert result.outcome == "scanned" and result.blobs_read == {"warm": 4, "cold": 5}[cache]
-    assert stack.snapshot(repository_id) == {
-        "keep.md": (sha(b"same"), 4, False),
-        "edit.md": (sha(b"v2"), 2, False),
-        "moved/new.md": (sha(b"moved"), 5, False),
-        "shrinks.bin": (sha(b"y"), 1, False),
-        "deep/a/b/c.md": (sha(b"c2"), 2, False),
-    }
-    assert stack.skipped(repository_id) == [
-        ("big.bin", "larger than MAX_FILE_BYTES (10)", 11),
-        ("grows.bin", "larger than MAX_FILE_BYTES (10)", 11),
-    ]
+    assert (result.outcome, result.blobs_read) == ("scanned", scenario.BLOBS_READ[cache])
+    assert stack.snapshot(repository_id) == scenario.SNAPSHOT
+    assert stack.skipped(repository_id) == scenario.SKIPPED
     assert stack.repository(repository_id).last_head == repo.head()
 
 
