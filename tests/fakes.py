@@ -8,10 +8,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import stat
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+
+from dulwich.ignore import IgnoreFilter, read_ignore_patterns
 
 from chalicelib import errors
 from chalicelib.domain import deliveries, snapshots
@@ -19,10 +22,11 @@ from chalicelib.domain.apps import App, AppChanges, NewApp
 from chalicelib.domain.bundles import BundleSlot, NewContent, StoredContent, StoredObjects
 from chalicelib.domain.circuit_breaker import Circuit
 from chalicelib.domain.deliveries import Attempt, Change, Retry
+from chalicelib.domain.git_refs import check_branch_name
 from chalicelib.domain.head_checks import CheckRecord, CheckTarget, HeadProbe, ProbedHead
 from chalicelib.domain.operations import ListPage, ListQuery, Operation
 from chalicelib.domain.repositories import NewRepository, NewWatch, Repository, Watch, WatchStatus
-from chalicelib.domain.snapshots import BlobFacts, SnapshotDelta, SnapshotFile
+from chalicelib.domain.snapshots import BlobFacts, FetchedTree, SkippedFile, SnapshotDelta, SnapshotFile, TreeEntry
 from chalicelib.ports import GitHubRepository, Transaction, WebhookResult
 
 
@@ -38,6 +42,8 @@ class _Tables:
     snapshots: dict[str, tuple[str, dict[str, bytes]]] = field(default_factory=dict)
     ledger: dict[tuple[str, str], dict[str, bytes]] = field(default_factory=dict)
     snapshot_files: dict[str, dict[str, SnapshotFile]] = field(default_factory=dict)
+    snapshot_skipped: dict[str, dict[str, SkippedFile]] = field(default_factory=dict)
+    snapshot_taken_at: dict[str, datetime] = field(default_factory=dict)
     sync_failed_owed: dict[tuple[str, str], datetime] = field(default_factory=dict)
     check_claims: dict[str, datetime] = field(default_factory=dict)
     attempts: dict[tuple[str, str], list[Attempt]] = field(default_factory=dict)
@@ -152,6 +158,7 @@ class InMemoryRepositories:
         del self._tables.repositories[repository_id]
         self._tables.snapshots.pop(repository_id, None)
         self._tables.snapshot_files.pop(repository_id, None)
+        self._tables.snapshot_skipped.pop(repository_id, None)
         return True
 
     def record_scan(self, repository_id: str, *, scanned_at: datetime) -> None:
@@ -439,6 +446,11 @@ class InMemorySnapshots:
                 raise errors.Conflict(f"{file.path} is already in the snapshot")  # the primary key would refuse it
             files[file.path] = file
         self._tables.snapshots[repository_id] = (commit, {path: f.sha256 for path, f in files.items()})
+        self._tables.snapshot_taken_at[repository_id] = taken_at
+        skipped = self._tables.snapshot_skipped.setdefault(repository_id, {})
+        for path in list(skipped) if delta.scope is None else delta.scope:
+            skipped.pop(path, None)
+        skipped.update((item.path, item) for item in delta.skipped)
 
 
 class InMemoryDeliveries:
@@ -732,10 +744,167 @@ class StaticGitHub:
         return entry
 
 
+class StaticRepo:
+    """One repository of a StaticGitRemote, changed with the same calls as a served TestRepo (docora_local.standins).
+
+    Trees are flat: path -> (mode, object id). Commit ids are made up but stable; blob ids are git's own.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.branches: dict[str, str] = {}
+        self.trees: dict[str, dict[bytes, tuple[int, str]]] = {}  # by commit id
+        self.blobs: dict[str, bytes] = {}
+        self.token: str | None = None  # needed to read it, when set
+        self.failure: int | None = None  # the status every request gets, as GitServer.fail_with
+
+    def commit(
+        self,
+        files: Mapping[str | bytes, bytes | None],
+        message: str = "change",
+        *,
+        symlinks: Mapping[str | bytes, str] | None = None,
+        submodules: Mapping[str | bytes, str] | None = None,
+        branch: str = "main",
+    ) -> str:
+        """Write (bytes) or delete (None) files and add symlinks and submodule links on `branch`; the new head."""
+        parent = self.branches.get(branch)
+        tree = dict(self.trees[parent]) if parent is not None else {}
+        for path, content in files.items():
+            if content is None:
+                tree.pop(_git_path(path), None)
+            else:
+                tree[_git_path(path)] = (_REGULAR_FILE, self._store(content))
+        for path, target in (symlinks or {}).items():
+            tree[_git_path(path)] = (_SYMLINK, self._store(target.encode()))  # git keeps a link's target as a blob
+        for path, commit_id in (submodules or {}).items():
+            tree[_git_path(path)] = (_SUBMODULE, commit_id)
+        made_of = repr((self.url, parent, sorted(tree.items()), message, len(self.trees))).encode()
+        commit_id = hashlib.sha1(made_of, usedforsecurity=False).hexdigest()
+        self.trees[commit_id] = tree
+        self.branches[branch] = commit_id
+        return commit_id
+
+    def force_push(
+        self, files: Mapping[str | bytes, bytes], message: str = "rewritten", *, branch: str = "main"
+    ) -> str:
+        """Replace the branch with a new root commit holding only `files`."""
+        self.branches.pop(branch, None)
+        return self.commit(dict(files), message, branch=branch)
+
+    def delete_branch(self, branch: str) -> None:
+        del self.branches[branch]
+
+    def head(self, branch: str = "main") -> str:
+        return self.branches[branch]
+
+    def require_token(self, token: str | None) -> None:
+        self.token = token
+
+    def fail_with(self, status: int | None) -> None:
+        """Answer every request as DulwichGit reads a server answering `status`; None recovers.
+
+        404 is a missing repository, 401 and 403 a refused token, anything else a server that is down.
+        """
+        self.failure = status
+
+    def _store(self, content: bytes) -> str:
+        blob_id = hashlib.sha1(b"blob %d\0" % len(content) + content, usedforsecurity=False).hexdigest()
+        self.blobs[blob_id] = content
+        return blob_id
+
+
+class StaticGitRemote:
+    """Git remotes as a static tree of blobs with moving heads, answering as DulwichGit does.
+
+    Repositories by URL (`add_repo`). `fetch_tree` lists only what changed `since` a commit it listed before for that
+    URL, as the adapter's cache allows; `forget_cache` makes it a cold container. `requests` logs every call as
+    (method, url, token). Held to DulwichGit by tests/integration/test_git_remote_contract.py.
+    """
+
+    def __init__(self) -> None:
+        self.repos: dict[str, StaticRepo] = {}
+        self.requests: list[tuple[str, str, str | None]] = []
+        self._listed: dict[str, set[str]] = {}  # by URL, the commits fetch_tree listed: what the cache would hold
+
+    def add_repo(self, url: str) -> StaticRepo:
+        """An empty repository at `url`, or the one already there."""
+        return self.repos.setdefault(url, StaticRepo(url))
+
+    def forget_cache(self) -> None:
+        self._listed.clear()
+
+    def head(self, url: str, branch: str, token: str | None) -> str | None:
+        check_branch_name(branch)
+        return self._answer("head", url, token).branches.get(branch)
+
+    def fetch_tree(self, url: str, branch: str, token: str | None, since: str | None = None) -> FetchedTree:
+        check_branch_name(branch)
+        repo = self._answer("fetch_tree", url, token)
+        commit = repo.branches.get(branch)
+        if commit is None:
+            raise errors.NotFound(f"branch {branch} not found")
+        tree, listed = repo.trees[commit], self._listed.setdefault(url, set())
+        mode, ignore_id = tree.get(_DOCORAIGNORE, (0, ""))
+        docoraignore = repo.blobs[ignore_id] if stat.S_ISREG(mode) else None
+        cached = since in listed and repo.trees[since].get(_DOCORAIGNORE) == tree.get(_DOCORAIGNORE)
+        listed.add(commit)
+        if since is None or not cached:  # the rules decide which files count: a changed .docoraignore lists all
+            return FetchedTree(commit, _regular_files(tree), docoraignore)
+        old = repo.trees[since]
+        removed = [entry.path for entry in _regular_files(old) if not stat.S_ISREG(tree.get(entry.path, (0, ""))[0])]
+        changed = [entry for entry in _regular_files(tree) if old.get(entry.path) != (entry.mode, entry.blob_id)]
+        return FetchedTree(commit, changed, docoraignore, since=since, removed=removed)
+
+    def read_blobs(self, url: str, token: str | None, blob_ids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        wanted = sorted(set(blob_ids))
+        if not wanted:
+            return
+        repo = self._answer("read_blobs", url, token)
+        if not all(blob_id in repo.blobs for blob_id in wanted):
+            raise errors.Unavailable("git server did not answer")  # the server refuses the whole fetch
+        for blob_id in wanted:
+            yield blob_id, repo.blobs[blob_id]
+
+    def ignore_filter(self, patterns: bytes) -> Callable[[bytes], bool]:
+        rules = IgnoreFilter(read_ignore_patterns(io.BytesIO(patterns)))
+        return lambda path: rules.is_ignored(path.decode("utf-8", "surrogateescape")) is True
+
+    def _answer(self, method: str, url: str, token: str | None) -> StaticRepo:
+        """Log the request, then refuse it as DulwichGit reads a refusal, or hand over the repository."""
+        self.requests.append((method, url, token))
+        repo = self.repos.get(url)
+        status = 404 if repo is None else repo.failure
+        if status is None and repo is not None and repo.token is not None and token != repo.token:
+            status = 401
+        if status is None and repo is not None:
+            return repo
+        if status == 404 or (status in (401, 403) and token is None):
+            raise errors.NotFound("repository not found")  # GitHub answers 401 for private and missing alike
+        if status in (401, 403):
+            raise errors.Unprocessable("GitHub rejected the token")
+        raise errors.Unavailable("git server did not answer")
+
+
+_DOCORAIGNORE = b".docoraignore"
+_REGULAR_FILE, _SYMLINK, _SUBMODULE = 0o100644, 0o120000, 0o160000
+
+
+def _git_path(path: str | bytes) -> bytes:
+    """As git stores a name: str paths as the file system gives them (os.fsdecode), so not only UTF-8."""
+    return path if isinstance(path, bytes) else path.encode("utf-8", "surrogateescape")
+
+
+def _regular_files(tree: Mapping[bytes, tuple[int, str]]) -> list[TreeEntry]:
+    """The tree's regular files in git's listing order, which is the byte order of whole paths."""
+    return [TreeEntry(path, mode, object_id) for path, (mode, object_id) in sorted(tree.items()) if stat.S_ISREG(mode)]
+
+
 class RecordingScanQueue:
     def __init__(self) -> None:
         self.requested: list[str] = []
         self.requested_at: list[datetime] = []
+        self.refreshing: list[bool] = []
         self.available = True
 
     def request_scan(self, repository_id: str, requested_at: datetime, *, refresh: bool = False) -> None:
@@ -743,6 +912,7 @@ class RecordingScanQueue:
             raise errors.Unavailable("queue docora-scan is not available")
         self.requested.append(repository_id)
         self.requested_at.append(requested_at)
+        self.refreshing.append(refresh)
 
     def request_scans(self, repository_ids: Sequence[str], requested_at: datetime) -> None:
         for repository_id in repository_ids:
@@ -885,17 +1055,39 @@ class InMemoryLocks:
         return asked if asked is not None and asked > since else None
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What RecordingWebhooks does with one request, as a receiver (or the network) would."""
+
+    status: int | None = 200  # None: no HTTP answer, and `error` says why
+    retry_after: str | None = None
+    error: str | None = None
+    hangs: bool = False  # no answer within the timeout, reported as WebhookSender reports it
+    then: Callable[[], object] | None = None  # runs once the request has arrived, before the answer goes back
+
+
 class RecordingWebhooks:
-    """A receiver that answers every request with `status`, and remembers what it got."""
+    """A receiver that answers each request with the next scripted Answer, then with `status`, and keeps them all."""
 
     def __init__(self, status: int | None = 200) -> None:
         self.status = status
         self.sent: list[tuple[str, bytes, dict[str, str]]] = []
+        self._script: list[Answer] = []
+
+    def script(self, *answers: Answer) -> None:
+        self._script.extend(answers)
 
     def send(self, url: str, body: bytes, headers: Mapping[str, str], *, timeout: float = 30.0) -> WebhookResult:
         self.sent.append((url, body, dict(headers)))
-        error = None if self.status is not None else "connection refused"
-        return WebhookResult(self.status, None, error, 1)
+        answer = self._script.pop(0) if self._script else Answer(self.status, error=self._no_answer())
+        if answer.then is not None:
+            answer.then()
+        if answer.hangs:
+            return WebhookResult(None, None, f"timed out after {timeout:g} s", int(timeout * 1000))
+        return WebhookResult(answer.status, answer.retry_after, answer.error, 1)
+
+    def _no_answer(self) -> str | None:
+        return "connection refused" if self.status is None else None
 
 
 class StaticHeads:

@@ -108,6 +108,14 @@ def test_a_scan_request_reaches_the_queue(scan_queue):
     assert received() == ["repo_0123456789abcdef01234567"]
 
 
+def test_a_refreshing_scan_request_says_so_in_its_message(sqs):
+    SqsScanQueue(sqs, "docora-scan").request_scan("repo_0123456789abcdef01234567", NOW, refresh=True)
+
+    url = sqs.get_queue_url(QueueName="docora-scan")["QueueUrl"]
+    (message,) = sqs.receive_message(QueueUrl=url)["Messages"]
+    assert ScanRequested.from_json(message["Body"]) == ScanRequested("repo_0123456789abcdef01234567", NOW, True)
+
+
 def test_a_missing_queue_is_unavailable(sqs):
     queue = SqsScanQueue(sqs, "no-such-queue")
 

@@ -12,9 +12,10 @@ from chalicelib import errors
 from chalicelib.domain import tokens
 from chalicelib.domain.apps import NewApp
 from chalicelib.domain.circuit_breaker import Circuit
+from chalicelib.domain.deliveries import Attempt, Change
 from chalicelib.domain.repositories import NewRepository, NewWatch
-from chalicelib.domain.snapshots import SnapshotFile, snapshot_delta
-from tests.fakes import InMemoryStore
+from chalicelib.domain.snapshots import SkippedFile, SnapshotDelta, SnapshotFile, snapshot_delta
+from tests.fakes import InMemoryApps, InMemoryStore
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -228,9 +229,81 @@ def test_checks_successes_and_failures_are_recorded_on_the_repository(store):
     assert recovered.last_error is None
 
 
+def test_skipped_files_are_replaced_whole_by_a_full_delta_and_only_within_the_scope_of_a_partial_one(backend):
+    store, seed = backend
+    with store.transaction() as tx:
+        repository = tx.repositories.add(new_repository())
+    big, grown = SkippedFile("big.bin", "too big", 11), SkippedFile("grows.bin", "too big", 12)
+    latin = SkippedFile("caf\\xe9.txt", "path is not valid UTF-8")
+
+    with store.transaction() as tx:
+        tx.snapshots.apply(repository.id, commit="c1", delta=SnapshotDelta([], [], [big, latin]), taken_at=NOW)
+        partial = SnapshotDelta([], [], [grown], scope=[latin.path, grown.path])
+        tx.snapshots.apply(repository.id, commit="c2", delta=partial, taken_at=NOW)
+    after_partial = seed.skipped(repository.id)
+    with store.transaction() as tx:
+        tx.snapshots.apply(repository.id, commit="c3", delta=SnapshotDelta([], [], [latin]), taken_at=NOW)
+
+    assert after_partial == [("big.bin", "too big", 11), ("grows.bin", "too big", 12)]
+    assert seed.skipped(repository.id) == [("caf\\xe9.txt", "path is not valid UTF-8", None)]
+
+
+def watched(store) -> tuple[str, str]:
+    with store.transaction() as tx:
+        app = tx.apps.add(new_app())
+        repository = tx.repositories.add(new_repository())
+        tx.watches.add(NewWatch(app.id, repository.id, None))
+    return app.id, repository.id
+
+
+def created(path: str) -> Change:
+    return Change("create", path, sha(path.removesuffix(".md")), None, 1, False)
+
+
+def attempt(path: str) -> Attempt:
+    return Attempt(None, path, "create", "dlv_" + path, 1, 200, None, 5, NOW)
+
+
+def test_an_acknowledgement_fills_the_ledger_and_the_next_call_tells_whether_the_app_was_active(backend):
+    store, seed = backend
+    app_id, repository_id = watched(store)
+    seed.snapshot(repository_id, "c1", {"a.md": sha("a"), "b.md": sha("b")})
+
+    first = store.acknowledge(app_id, repository_id, created("a.md"), attempt("a.md"))
+    seed.pause(app_id)
+    second = store.acknowledge(app_id, repository_id, created("b.md"), attempt("b.md"))
+    last = store.settle()
+
+    assert (first, second, last) == (True, True, False)  # b.md's answer, read last, saw the pause
+    with store.transaction() as tx:
+        assert tx.watches.status(app_id, repository_id).files_delivered == 2
+        assert len(tx.deliveries.attempts(app_id, repository_id, limit=10, before=None)) == 2
+
+
+def test_the_attempt_log_is_paged_newest_first(store):
+    app_id, repository_id = watched(store)
+    with store.transaction() as tx:
+        for index in range(5):
+            tx.deliveries.log_attempt(app_id, repository_id, attempt(f"{index}.md"))
+
+    with store.transaction() as tx:
+        first = tx.deliveries.attempts(app_id, repository_id, limit=3, before=None)
+        rest = tx.deliveries.attempts(app_id, repository_id, limit=3, before=first[-1].id)
+
+    assert [a.path for a in first + rest] == ["4.md", "3.md", "2.md", "1.md", "0.md"]
+
+
 class _InMemorySeeder:
     def __init__(self, store: InMemoryStore) -> None:
         self._tables = store.tables
+        self._apps = InMemoryApps(store.tables)
+
+    def pause(self, app_id: str) -> None:
+        self._apps.pause(app_id, reason="paused by the operator")
+
+    def skipped(self, repository_id: str) -> list[tuple[str, str, int | None]]:
+        found = self._tables.snapshot_skipped.get(repository_id, {}).values()
+        return sorted((item.path, item.reason, item.size) for item in found)
 
     def snapshot(self, repository_id: str, commit: str, files: dict[str, bytes]) -> None:
         self._tables.snapshots[repository_id] = (commit, dict(files))
@@ -240,8 +313,19 @@ class _InMemorySeeder:
 
 
 class _PostgresSeeder:
+    """Writes and reads with a connection of its own, as another Lambda (or an operator) would."""
+
     def __init__(self, url: str) -> None:
         self._url = url
+
+    def pause(self, app_id: str) -> None:
+        with psycopg.connect(self._url) as connection:
+            connection.execute("UPDATE apps SET delivery_state = 'paused' WHERE id = %s", (app_id,))
+
+    def skipped(self, repository_id: str) -> list[tuple[str, str, int | None]]:
+        with psycopg.connect(self._url) as connection:
+            query = "SELECT path, reason, size FROM snapshot_skipped_files WHERE repository_id = %s ORDER BY path"
+            return connection.execute(query, (repository_id,)).fetchall()
 
     def snapshot(self, repository_id: str, commit: str, files: dict[str, bytes]) -> None:
         with psycopg.connect(self._url) as connection:

@@ -22,6 +22,7 @@ from tests.fakes import (
     RecordingScanQueue,
     RecordingWebhooks,
     StaticGitHub,
+    StaticGitRemote,
     StaticHeads,
     StaticResolver,
 )
@@ -39,7 +40,7 @@ def fake_deps(**settings: object) -> Deps:
         scan_queue=RecordingScanQueue(),
         rate_limiter=CountingRateLimiter(),
         resolver=StaticResolver({"receiver.example.com": [PUBLIC_IP]}),
-        git=None,  # type: ignore[arg-type]  # unit tests do not fetch; the scan is tested on a real git server
+        git=StaticGitRemote(),
         heads=StaticHeads(),
         contents=InMemoryContents(),
         locks=InMemoryLocks(),

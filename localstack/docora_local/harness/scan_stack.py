@@ -15,17 +15,15 @@ from moto import mock_aws
 from chalicelib import wiring
 from chalicelib.adapters.git_dulwich import DulwichGit
 from chalicelib.config import Settings
-from chalicelib.domain import tokens
-from chalicelib.domain.apps import NewApp
-from chalicelib.domain.repositories import NewRepository, NewWatch
 from chalicelib.messages import DeliveryRequested, ScanRequested
 from chalicelib.ports import Deps
 from chalicelib.wiring import Configs
 from docora_local.harness.settings import make_settings
+from docora_local.harness.watched import CLIENT_AUTH_KEY as CLIENT_AUTH_KEY  # re-exported: the tests take it from here
+from docora_local.harness.watched import add_watched_repository
 from docora_local.standins.git_server import GitServer, TestRepo
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-CLIENT_AUTH_KEY = "receiver-signing-key-0123456789"
 
 
 @dataclasses.dataclass
@@ -38,25 +36,9 @@ class ScanStack:
     s3: Any
     database_url: str
 
-    def add_repository(
-        self,
-        name: str = "acme/widgets",
-        *,
-        apps: int = 1,
-        token: str | None = None,
-        base_url: str = "https://receiver.example.com",
-        key: str = CLIENT_AUTH_KEY,
-    ) -> str:
-        owner, repo = name.split("/")
-        with self.deps.store.transaction() as tx:
-            repository = tx.repositories.add(
-                NewRepository(tokens.new_repository_id(), f"https://github.com/{name}", owner, repo, "main", False)
-            )
-            for index in range(apps):
-                app = tx.apps.add(_new_app(index, base_url, self.deps.cipher.encrypt(key)))
-                encrypted = self.deps.cipher.encrypt(token) if token else None
-                tx.watches.add(NewWatch(app.id, repository.id, encrypted))
-        return repository.id
+    def add_repository(self, name: str = "acme/widgets", **options: Any) -> str:
+        """Watched by `apps` apps (one), reading with `token`, sending to `base_url`, signing with `key`."""
+        return add_watched_repository(self.deps, name, **options)
 
     def app_ids(self, repository_id: str) -> list[str]:
         return [
@@ -169,17 +151,3 @@ def scan_stack(
 
 def later(moment: datetime, seconds: float = 1) -> datetime:
     return moment + timedelta(seconds=seconds)
-
-
-def _new_app(index: int, base_url: str, key_encrypted: str) -> NewApp:
-    return NewApp(
-        id=tokens.new_app_id(),
-        app_name=f"app {index}",
-        email="ops@example.com",
-        website=None,
-        description=None,
-        base_url=base_url,
-        token_lookup=tokens.new_bearer_token().encode()[:32],
-        token_hash="$2b$04$unused",
-        client_auth_key_encrypted=key_encrypted,
-    )

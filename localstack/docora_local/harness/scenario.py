@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from chalicelib.domain.repositories import NewWatch
 from docora_local.harness.consumers import Consumers
 from docora_local.harness.mirror import MirrorReceiver
-from docora_local.harness.scan_stack import CLIENT_AUTH_KEY, ScanStack, _new_app
+from docora_local.harness.scan_stack import ScanStack
+from docora_local.harness.watched import CLIENT_AUTH_KEY, new_app
 from docora_local.standins.git_server import TestRepo
 
 
@@ -52,7 +53,7 @@ def next_change(repo: TestRepo) -> dict[str, bytes | None]:
 
 def add_app(stack: ScanStack, base_url: str, *repository_ids: str) -> str:
     with stack.deps.store.transaction() as tx:
-        app = tx.apps.add(_new_app(0, base_url, stack.deps.cipher.encrypt(CLIENT_AUTH_KEY)))
+        app = tx.apps.add(new_app(0, base_url, stack.deps.cipher.encrypt(CLIENT_AUTH_KEY)))
         for repository_id in repository_ids:
             tx.watches.add(NewWatch(app.id, repository_id, None))
     return app.id
