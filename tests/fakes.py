@@ -602,9 +602,7 @@ class InMemoryAdminViews:
         # NULL sorts after every value, as in Postgres: last ascending, first descending.
         rows.sort(key=lambda row: (row[column] is None, row[column], *(row[k] for k in listed.key)),
                   reverse=query.descending)  # fmt: skip
-        items = rows[query.offset : query.offset + query.limit]
-        # The SQL counts with a window over the rows it returns, so a page past the end has no row to carry a total.
-        return ListPage(items=items, total=len(rows) if items else 0)
+        return ListPage(items=rows[query.offset : query.offset + query.limit], total=len(rows))
 
     def sortable(self, name: str) -> tuple[str, ...]:
         return tuple(_OPERATOR_LISTS[name].sorts)

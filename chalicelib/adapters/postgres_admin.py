@@ -22,7 +22,8 @@ _COUNTS = """
 """
 _WATCHES_BY_STATUS = "SELECT status, count(*) FROM watches GROUP BY status"
 
-# Each list: its FROM clause, the columns shown, the text columns searched and the sortable columns.
+# Each list: its FROM clause, the columns shown, the text columns searched, the sortable columns, and the key that
+# breaks ties between rows that share the sorted value (without it, pages would repeat one row and skip another).
 _LISTS: dict[str, dict[str, Any]] = {
     "apps": {
         "select": """SELECT a.id, a.app_name, a.email, a.base_url, a.delivery_state, a.paused_reason, a.created_at,
@@ -32,6 +33,7 @@ _LISTS: dict[str, dict[str, Any]] = {
                        FROM apps a""",
         "search": ("a.id", "a.app_name", "a.email", "a.base_url"),
         "sort": {"created_at": "a.created_at", "app_name": "a.app_name", "email": "a.email"},
+        "key": ("id",),
     },
     "repositories": {
         "select": """SELECT r.id, r.github_url, r.branch, r.is_private, r.last_head, r.last_checked_at,
@@ -45,6 +47,7 @@ _LISTS: dict[str, dict[str, Any]] = {
             "last_checked_at": "r.last_checked_at",
             "consecutive_failures": "r.consecutive_failures",
         },
+        "key": ("id",),
     },
     "failed_watches": {
         "select": """SELECT w.app_id, w.repository_id, a.app_name, r.github_url, w.attempts, w.last_error,
@@ -53,6 +56,7 @@ _LISTS: dict[str, dict[str, Any]] = {
                       WHERE w.status = 'failed'""",
         "search": ("w.app_id", "w.repository_id", "a.app_name", "r.github_url"),
         "sort": {"updated_at": "w.updated_at", "attempts": "w.attempts"},
+        "key": ("app_id", "repository_id"),
     },
     "attempts": {
         "select": """SELECT d.id, d.app_id, d.repository_id, d.path, d.event, d.delivery_id, d.attempt,
@@ -60,6 +64,7 @@ _LISTS: dict[str, dict[str, Any]] = {
                        FROM delivery_attempts d""",
         "search": ("d.app_id", "d.repository_id", "d.path", "d.error"),
         "sort": {"attempted_at": "d.id"},
+        "key": ("id",),
     },
 }
 _FAILED_WATCHES = """
@@ -85,15 +90,16 @@ class PostgresAdmin:
         spec = _LISTS[name]
         base = sql.SQL(spec["select"])
         where, params = self._search(spec, query.search)
-        order = sql.SQL(spec["sort"][query.sort] + (" DESC" if query.descending else " ASC"))
-        statement = sql.SQL("SELECT *, count(*) OVER () AS total_rows FROM ({base}) AS listed {where} "
-                            "ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s")  # fmt: skip
-        composed = statement.format(base=base, where=where, order=_unqualified(order))
+        direction = sql.SQL(" DESC" if query.descending else " ASC")
+        columns = [spec["sort"][query.sort].split(".")[1], *spec["key"]]
+        order = sql.SQL(", ").join(sql.SQL("listed.") + sql.Identifier(column) + direction for column in columns)
+        counted = sql.SQL("SELECT count(*) FROM ({base}) AS listed {where}").format(base=base, where=where)
+        listed = sql.SQL(
+            "SELECT * FROM ({base}) AS listed {where} ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s"
+        ).format(base=base, where=where, order=order)
         with self._connection.cursor(row_factory=dict_row) as cursor:
-            rows = cursor.execute(composed, params | {"limit": query.limit, "offset": query.offset}).fetchall()
-        total = rows[0].pop("total_rows") if rows else 0
-        for row in rows[1:]:
-            row.pop("total_rows")
+            rows = cursor.execute(listed, params | {"limit": query.limit, "offset": query.offset}).fetchall()
+        (total,) = self._connection.execute(counted, params).fetchone() or (0,)
         return ListPage(items=rows, total=total)
 
     def sortable(self, name: str) -> tuple[str, ...]:
@@ -111,10 +117,3 @@ class PostgresAdmin:
         columns = [sql.SQL("listed.{} ILIKE %(pattern)s ESCAPE '\\'").format(sql.Identifier(c.split(".")[1]))
                    for c in spec["search"]]  # fmt: skip
         return sql.SQL("WHERE ") + sql.SQL(" OR ").join(columns), {"pattern": like_pattern(search)}
-
-
-def _unqualified(order: sql.SQL) -> sql.SQL:
-    # The outer query sees the inner columns by bare name: "a.created_at DESC" -> "listed.created_at DESC".
-    text = order.as_string(None)
-    column, _, direction = text.partition(" ")
-    return sql.SQL("listed.") + sql.Identifier(column.split(".")[1]) + sql.SQL(" " + direction)
