@@ -478,6 +478,7 @@ class OverviewResponse(BaseModel):
                     "watches": {"pending": 1, "syncing": 0, "synced": 6, "failed": 1},
                     "attempts_last_hour": 240,
                     "failures_last_hour": 3,
+                    "oldest_overdue_check_seconds": 0.0,
                     "queues": {
                         "scan": {"waiting": 0, "in_flight": 1, "delayed": 0},
                         "delivery": {"waiting": 2, "in_flight": 1, "delayed": 4},
@@ -494,6 +495,9 @@ class OverviewResponse(BaseModel):
     watches: dict[str, int]
     attempts_last_hour: int
     failures_last_hour: int
+    oldest_overdue_check_seconds: Annotated[
+        float, Field(description="How long the longest-waiting due head check has waited; 0 when none is overdue.")
+    ]
     queues: dict[str, dict[str, int] | None]
 
 

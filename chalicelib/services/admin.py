@@ -16,9 +16,13 @@ from chalicelib.services import operations
 
 
 def overview(*, now: datetime, deps: Deps) -> dict[str, Any]:
+    """Counts, queue depths, and how far behind the head checks are (0 when none is overdue)."""
     with deps.store.transaction() as tx:
         counts = tx.admin.counts(now=now, hour_ago=now - timedelta(hours=1))
-    return counts | {"queues": {"scan": _depth(deps.scan_queue), "delivery": _depth(deps.delivery_queue)}}
+        oldest_due = tx.repositories.oldest_due_check(now=now)
+    behind = max(0.0, (now - oldest_due).total_seconds()) if oldest_due is not None else 0.0
+    queues = {"scan": _depth(deps.scan_queue), "delivery": _depth(deps.delivery_queue)}
+    return counts | {"oldest_overdue_check_seconds": round(behind, 3), "queues": queues}
 
 
 def list_page(name: str, query: ListQuery, *, deps: Deps) -> ListPage:

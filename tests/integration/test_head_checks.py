@@ -156,3 +156,17 @@ def test_a_refused_probe_is_never_retried_by_the_adapter(server):
     assert errors.Unavailable("git server did not answer").args[0] == answer.error
     server.set_faults({"acme/flaky": None})
     checker.close()
+
+
+def test_the_stand_in_serves_its_own_commits_to_a_real_scan_fetch(server, tmp_path):
+    from chalicelib.adapters.git_dulwich import DulwichGit
+
+    (head,) = server.commit({"acme/fetched": "version 1\n"}).values()
+    git = DulwichGit(str(tmp_path / "cache"), timeout=5)
+
+    tree = git.fetch_tree(f"{server.url}/acme/fetched.git", "main", None)
+    blobs = dict(git.read_blobs(f"{server.url}/acme/fetched.git", None, [entry.blob_id for entry in tree.entries]))
+
+    assert tree.commit == head and [entry.path for entry in tree.entries] == [b"README.md"]
+    assert list(blobs.values()) == [b"version 1\n"]
+    git.close()

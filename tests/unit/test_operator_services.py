@@ -12,8 +12,9 @@ import pytest
 from chalicelib import errors
 from chalicelib.domain import tokens
 from chalicelib.domain.apps import NewApp
-from chalicelib.domain.circuit_breaker import Circuit
+from chalicelib.domain.circuit_breaker import CLOSED, Circuit
 from chalicelib.domain.deliveries import Retry
+from chalicelib.domain.head_checks import CheckRecord
 from chalicelib.domain.operations import ListQuery
 from chalicelib.domain.repositories import NewRepository, NewWatch
 from chalicelib.domain.snapshots import SnapshotFile, snapshot_delta
@@ -77,6 +78,19 @@ def test_the_overview_adds_the_queue_depths_to_the_counts(deps):
         "scan": {"waiting": 1, "in_flight": 0, "delayed": 0},
         "delivery": {"waiting": 0, "in_flight": 0, "delayed": 0},
     }
+
+
+def test_the_overview_says_how_long_the_oldest_overdue_head_check_has_waited(deps):
+    add_watch(deps, add_app(deps))
+    with deps.store.transaction() as tx:
+        (target,) = tx.repositories.claim_due_checks(now=NOW, until=NOW, limit=1)
+        record = CheckRecord(target.repository_id, NOW + timedelta(minutes=5), CLOSED, None, False, False)
+        tx.repositories.record_checks([record], checked_at=NOW)
+
+    on_time = admin.overview(now=NOW + timedelta(minutes=5), deps=deps)
+    late = admin.overview(now=NOW + timedelta(minutes=7), deps=deps)
+
+    assert (on_time["oldest_overdue_check_seconds"], late["oldest_overdue_check_seconds"]) == (0.0, 120.0)
 
 
 def test_the_overview_shows_no_depth_for_a_queue_it_cannot_reach(deps):
