@@ -170,3 +170,45 @@ def test_the_stand_in_serves_its_own_commits_to_a_real_scan_fetch(server, tmp_pa
     assert tree.commit == head and [entry.path for entry in tree.entries] == [b"README.md"]
     assert list(blobs.values()) == [b"version 1\n"]
     git.close()
+
+
+@pytest.fixture(params=["static", "concurrent"])
+def checker_and_heads(request, server):
+    """A head checker and a way to give it heads (and failures), the fake's and the real one's."""
+    if request.param == "static":
+        from tests.fakes import StaticHeads
+
+        fake = StaticHeads()
+
+        def give(heads: dict[str, str], failures: dict[str, str]) -> None:
+            fake.table.update({f"{server.url}/{name}.git": {"main": head} for name, head in heads.items()})
+            fake.failures.update({f"{server.url}/{name}.git": message for name, message in failures.items()})
+
+        yield fake, give
+        return
+    real = ConcurrentHeads(concurrency=4, timeout=5)
+
+    def give(heads: dict[str, str], failures: dict[str, str]) -> None:
+        server.set_heads(heads)
+        server.set_faults({name: 404 for name in failures})
+
+    yield real, give
+    real.close()
+
+
+def test_the_fake_and_the_real_checker_answer_alike(checker_and_heads, server):
+    checker, give = checker_and_heads
+    give({"contract/found": "f" * 40}, {"contract/missing": "repository not found"})
+
+    answers = {
+        (answer.key, answer.head, answer.error)
+        for answer in checker.heads(
+            [
+                HeadProbe("found", f"{server.url}/contract/found.git", "main", None),
+                HeadProbe("branch", f"{server.url}/contract/found.git", "trunk", None),
+                HeadProbe("missing", f"{server.url}/contract/missing.git", "main", None),
+            ]
+        )
+    }
+
+    assert answers == {("found", "f" * 40, None), ("branch", None, None), ("missing", None, "repository not found")}
