@@ -247,8 +247,11 @@ class GitRemote(Protocol):
 
     def head(self, url: str, branch: str, token: str | None) -> str | None: ...
 
-    def fetch_tree(self, url: str, branch: str, token: str | None, since: str | None = None) -> FetchedTree:
-        """The branch tip's files; only those changed since `since` when the adapter's cache still holds that commit."""
+    def fetch_tree(
+        self, url: str, branch: str, token: str | None, since: str | None = None, *, commit: str | None = None
+    ) -> FetchedTree:
+        """The files of the branch's tip, or of `commit` (the head the caller just read: one request less); only those
+        changed since `since` when the adapter's cache still holds that commit."""
         ...
 
     def read_blobs(self, url: str, token: str | None, blob_ids: Iterable[str]) -> Iterator[tuple[str, bytes]]:

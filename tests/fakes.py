@@ -836,10 +836,12 @@ class StaticGitRemote:
         check_branch_name(branch)
         return self._answer("head", url, token).branches.get(branch)
 
-    def fetch_tree(self, url: str, branch: str, token: str | None, since: str | None = None) -> FetchedTree:
+    def fetch_tree(
+        self, url: str, branch: str, token: str | None, since: str | None = None, *, commit: str | None = None
+    ) -> FetchedTree:
         check_branch_name(branch)
         repo = self._answer("fetch_tree", url, token)
-        commit = repo.branches.get(branch)
+        commit = commit if commit is not None else repo.branches.get(branch)
         if commit is None:
             raise errors.NotFound(f"branch {branch} not found")
         tree, listed = repo.trees[commit], self._listed.setdefault(url, set())

@@ -73,20 +73,23 @@ class DulwichGit:
         """The branch's commit id, or None when the branch (or any commit at all) is missing."""
         return git_http.ls_refs_head(self._pool, url, branch, token)
 
-    def fetch_tree(self, url: str, branch: str, token: str | None, since: str | None = None) -> FetchedTree:
-        """Bring the branch's tip into the cache (trees only) and list its regular files.
+    def fetch_tree(
+        self, url: str, branch: str, token: str | None, since: str | None = None, *, commit: str | None = None
+    ) -> FetchedTree:
+        """Bring the branch's tip (or `commit`, when the caller has just read the head) into the cache, trees only,
+        and list its regular files.
 
         With `since`, and that commit still in the cache (a warm container), only the files that changed since: git
         compares the two trees folder by folder and skips every folder whose id did not change, so a few changed
         files in a large repository cost a few tree reads instead of a walk of every file.
         """
         try:
-            return self._fetch_tree(url, branch, token, since)
+            return self._fetch_tree(url, branch, token, since, commit)
         except CACHE_DAMAGE:
             # A damaged or half-written cache: one fresh start from nothing.
             self._caches.discard(url)
         try:
-            return self._fetch_tree(url, branch, token, since)
+            return self._fetch_tree(url, branch, token, since, commit)
         except CACHE_DAMAGE as error:
             self._caches.discard(url)
             raise errors.Unavailable(_UNREADABLE) from error
@@ -134,9 +137,11 @@ class DulwichGit:
 
         return is_ignored
 
-    def _fetch_tree(self, url: str, branch: str, token: str | None, since: str | None) -> FetchedTree:
+    def _fetch_tree(
+        self, url: str, branch: str, token: str | None, since: str | None, commit: str | None
+    ) -> FetchedTree:
         repo = self._caches.claim(url)
-        tip = self.head(url, branch, token)
+        tip = commit if commit is not None else self.head(url, branch, token)
         if tip is None:
             raise errors.NotFound(f"branch {branch} not found")
         commit_id = tip.encode("ascii")

@@ -39,6 +39,17 @@ _SUSPICIOUS_BYTE = re.compile(rb"[\x00-\x06\x0f-\x1f\x80-\xff]")
 _SEQUENCES = ((0xC0, 0xDF, 1), (0xE0, 0xEF, 2), (0xF0, 0xF7, 3))
 
 
+def content_is_text(content: bytes, *, chunk_bytes: int = 1 << 20) -> bool:
+    """The verdict for a whole file, decoded a chunk at a time when it is big: decoding a 100 MB file at once would
+    hold all of its text in memory. A small one is decoded in one go, the cheapest way for the many small files."""
+    if len(content) <= chunk_bytes:
+        return is_text(content)
+    check, view = TextCheck(), memoryview(content)
+    for start in range(0, len(content), chunk_bytes):
+        check.feed(view[start : start + chunk_bytes])
+    return check.is_text()
+
+
 def is_text(data: bytes) -> bool:
     """The verdict for a whole file held in memory."""
     try:

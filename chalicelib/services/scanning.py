@@ -10,8 +10,7 @@ from datetime import datetime, timedelta
 from typing import ParamSpec, TypeVar
 
 from chalicelib import errors
-from chalicelib.domain import circuit_breaker, snapshots
-from chalicelib.domain.binary_detection import TextCheck
+from chalicelib.domain import binary_detection, circuit_breaker, snapshots
 from chalicelib.domain.bundles import NewContent
 from chalicelib.domain.repositories import Repository, Watch
 from chalicelib.domain.snapshots import BlobFacts
@@ -21,7 +20,6 @@ logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
-_DECODE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -107,7 +105,7 @@ def _scan(
             if repository.consecutive_failures:
                 tx.repositories.record_success(repository.id, head=head)
         return ScanResult("unchanged", head, deliveries=deliveries)
-    tree = _git(deps.git.fetch_tree, url, repository.branch, token, since=last_commit)
+    tree = _git(deps.git.fetch_tree, url, repository.branch, token, since=last_commit, commit=head)
     is_ignored = deps.git.ignore_filter(tree.docoraignore) if tree.docoraignore is not None else None
     selection = snapshots.select_files(tree.entries, is_ignored)
     scope = tree.touched_paths()  # None when the whole tree was listed
@@ -148,11 +146,10 @@ def _learn_facts(
     """Learn each new blob's facts as it arrives and hand its content on for upload, with its first file's path."""
     while (blob := _git(next, blobs, None)) is not None:
         blob_id, content = blob
-        check, view = TextCheck(), memoryview(content)
-        for start in range(0, len(content), _DECODE_BYTES):
-            check.feed(view[start : start + _DECODE_BYTES])  # slices: decoding a whole 100 MB file would hold its text
         digest = hashlib.sha256(content)
-        facts[blob_id] = BlobFacts(digest.digest(), len(content), is_binary=not check.is_text())
+        facts[blob_id] = BlobFacts(
+            digest.digest(), len(content), is_binary=not binary_detection.content_is_text(content)
+        )
         if len(content) <= max_file_bytes:
             yield NewContent(digest.hexdigest(), content, paths[blob_id])
 

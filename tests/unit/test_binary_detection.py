@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.domain.binary_detection import SNIFF_BYTES, TextCheck, is_text, looks_binary
+from chalicelib.domain.binary_detection import SNIFF_BYTES, TextCheck, content_is_text, is_text, looks_binary
 
 LATIN_1_PROSE = ("Le café est bon. " + "Il fait beau aujourd'hui, allons marcher. " * 3).encode("latin-1")
 
@@ -57,6 +57,12 @@ def test_a_streamed_file_gets_the_same_verdict_whatever_the_chunk_size(content, 
         check.feed(content[start : start + chunk_size])
 
     assert check.is_text() is text
+
+
+@pytest.mark.parametrize("chunk_bytes", [3, 1 << 20])
+@pytest.mark.parametrize(("content", "heuristic", "text"), CASES.values(), ids=CASES.keys())
+def test_a_whole_content_gets_the_same_verdict_in_one_go_or_in_chunks(content, heuristic, text, chunk_bytes):
+    assert content_is_text(content, chunk_bytes=chunk_bytes) is text
 
 
 def test_the_heuristic_reads_no_further_than_the_sniff_window():
