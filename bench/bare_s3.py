@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import unquote
 
-from bench import loopback
+from docora_local.standins import loopback_http as loopback
 
 _REQUEST_LINE = re.compile(rb"^(GET|HEAD|PUT) /([^/ ]+)/([^ ?]+)[^ ]* HTTP/1\.1\r\n")
 _RANGE = re.compile(rb"(?im)^range:\s*bytes=(\d+)-(\d+)\r$")

@@ -47,8 +47,8 @@ import psycopg
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "localstack"))  # docora_local, the shared tooling
 
-from bench import loopback
 from bench.bare_s3 import bare_s3
 from bench.moto_server import AWS_ENV, moto_server
 from bench.scratch_database import scratch_database
@@ -59,6 +59,7 @@ from chalicelib.domain import tokens, webhooks
 from chalicelib.domain.apps import NewApp
 from chalicelib.domain.bundles import NewContent
 from chalicelib.domain.repositories import NewRepository, NewWatch
+from docora_local.standins import loopback_http as loopback
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 KEY = bytes.fromhex("11" * 32)

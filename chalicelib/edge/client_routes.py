@@ -25,11 +25,15 @@ routes = Routes(__name__)
     errors=(400, 401, 429),
 )
 def onboard_app(body: models.OnboardRequest) -> models.OnboardResponse:
+    return onboarded(body)
+
+
+def onboarded(body: models.OnboardRequest) -> models.OnboardResponse:
+    """Onboarding, whether the app asks (ONBOARDING_MODE=open) or the operator does it: one use case, one reply."""
     allow_private = wiring.configs().api.allow_private_targets
     request = onboarding.Onboarding(**body.model_dump())
-    return models.OnboardResponse.of(
-        onboarding.onboard(request, allow_private_targets=allow_private, deps=wiring.deps())
-    )
+    onboarded_app = onboarding.onboard(request, allow_private_targets=allow_private, deps=wiring.deps())
+    return models.OnboardResponse.of(onboarded_app)
 
 
 @routes.endpoint(

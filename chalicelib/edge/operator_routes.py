@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from chalicelib import wiring
-from chalicelib.edge import models, requests
+from chalicelib.edge import client_routes, models, requests
 from chalicelib.edge.endpoints import Auth, Routes
-from chalicelib.services import admin, app_accounts, onboarding, operations, watching
+from chalicelib.services import admin, app_accounts, operations, watching
 
 routes = Routes(__name__, prefix="/api/admin", tag="admin", auth=Auth.OPERATOR)
 _LIST_QUERY = ("search", "sort", "order", "limit", "offset")
@@ -41,11 +41,7 @@ def list_apps() -> models.ListResponse:
     errors=(400, 401),
 )
 def onboard_app(body: models.OnboardRequest) -> models.OnboardResponse:
-    allow_private = wiring.configs().api.allow_private_targets
-    request = onboarding.Onboarding(**body.model_dump())
-    return models.OnboardResponse.of(
-        onboarding.onboard(request, allow_private_targets=allow_private, deps=wiring.deps())
-    )
+    return client_routes.onboarded(body)
 
 
 @routes.endpoint(

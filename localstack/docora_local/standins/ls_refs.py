@@ -32,7 +32,8 @@ from dulwich.object_format import DEFAULT_OBJECT_FORMAT
 from dulwich.objects import Blob, Commit, ShaFile, Tree
 from dulwich.pack import write_pack_objects
 
-_CONTENT_LENGTH = re.compile(rb"(?im)^content-length:\s*(\d+)")
+from docora_local.standins.loopback_http import serve_async
+
 _AUTHORIZATION = re.compile(rb"(?im)^authorization:\s*basic\s+(\S+)")
 _UPLOAD_PACK = re.compile(rb"^POST /(?P<repository>[^ ]+?)\.git/git-upload-pack ")
 _REF_PREFIX = re.compile(rb"ref-prefix (\S+)\n")
@@ -105,25 +106,10 @@ def ls_refs_server(*, latency: float = 0.03) -> Iterator[LsRefsServer]:
 def _serve(pipe: Any, latency: float) -> None:
     state = _State(latency)
 
-    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                match = _CONTENT_LENGTH.search(head)
-                body = await reader.readexactly(int(match.group(1))) if match else b""
-                writer.write(await _answer(state, head, body))
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+    async def answer(head: bytes, body: bytes) -> bytes:
+        return await _answer(state, head, body)
 
-    async def main() -> None:
-        server = await asyncio.start_server(connection, "127.0.0.1", 0, limit=1 << 24, backlog=1024)
-        pipe.send(server.sockets[0].getsockname()[1])
-        await server.serve_forever()
-
-    asyncio.run(main())
+    serve_async(pipe, answer)
 
 
 async def _answer(state: _State, head: bytes, body: bytes) -> bytes:
