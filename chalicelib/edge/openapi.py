@@ -89,11 +89,12 @@ def docs_page() -> str:
 def _paths() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for endpoint in ENDPOINTS:
-        paths.setdefault(endpoint.path, {})[endpoint.method] = _operation(endpoint)
+        paths.setdefault(endpoint.path, {})[endpoint.method] = _described(endpoint)
     return paths
 
 
-def _operation(endpoint: Endpoint) -> dict[str, Any]:
+def _described(endpoint: Endpoint) -> dict[str, Any]:
+    """The endpoint as an OpenAPI "operation object" (the spec's word; Docora's operations are bulk actions)."""
     words = endpoint.path.strip("/").replace("/", "_").replace("{", "").replace("}", "")
     operation: dict[str, Any] = {
         "summary": endpoint.summary,
