@@ -53,7 +53,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 # localstack/ holds docora_local, the tooling this shares with the tests.
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "localstack"))
 
-from bench.moto_server import AWS_ENV, moto_server
 from bench.scratch_database import scratch_database
 from chalicelib.adapters.aes_cipher import AesGcmCipher
 from chalicelib.adapters.postgres_apps import PostgresApps
@@ -63,6 +62,7 @@ from chalicelib.domain import tokens
 from chalicelib.domain.apps import NewApp
 from chalicelib.domain.repositories import NewRepository, NewWatch
 from docora_local.standins.git_server import GitServer
+from docora_local.standins.moto_server import AWS_ENV, moto_server
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 KEY = bytes.fromhex("11" * 32)

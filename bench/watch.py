@@ -53,9 +53,9 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "localstack")]
 
-from bench.moto_server import AWS_ENV, moto_server  # noqa: E402
 from bench.scratch_database import scratch_database  # noqa: E402
 from docora_local.standins.ls_refs import ls_refs_server  # noqa: E402
+from docora_local.standins.moto_server import AWS_ENV, moto_server  # noqa: E402
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 KEY = bytes(range(32))

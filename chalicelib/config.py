@@ -55,6 +55,10 @@ class Settings:
     delivery_rate_limit_per_minute: int = 6000
     max_request_bytes: int = 64 * 1024
     webhook_timeout_ms: int = 30_000
+    max_in_flight_ceiling: int = 32
+    delivery_threads: int = 32
+    delivery_time_slice_ms: int = 30_000
+    auto_pause_after_ms: int = 5 * 24 * 3600 * 1000
     key_rotation_overlap_ms: int = 24 * 3600 * 1000
     sweep_batch_size: int = 500
     stuck_after_ms: int = 15 * 60 * 1000
@@ -108,6 +112,10 @@ class Settings:
             ),
             max_request_bytes=env.positive_int("MAX_REQUEST_BYTES", cls.max_request_bytes),
             webhook_timeout_ms=env.positive_int("WEBHOOK_TIMEOUT_MS", cls.webhook_timeout_ms),
+            max_in_flight_ceiling=env.positive_int("MAX_IN_FLIGHT_CEILING", cls.max_in_flight_ceiling),
+            delivery_threads=env.positive_int("DELIVERY_THREADS", cls.delivery_threads),
+            delivery_time_slice_ms=env.positive_int("DELIVERY_TIME_SLICE_MS", cls.delivery_time_slice_ms),
+            auto_pause_after_ms=env.positive_int("AUTO_PAUSE_AFTER_MS", cls.auto_pause_after_ms),
             key_rotation_overlap_ms=env.positive_int("KEY_ROTATION_OVERLAP_MS", cls.key_rotation_overlap_ms),
             sweep_batch_size=env.positive_int("SWEEP_BATCH_SIZE", cls.sweep_batch_size),
             stuck_after_ms=env.positive_int("STUCK_AFTER_MS", cls.stuck_after_ms),

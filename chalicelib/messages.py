@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -40,31 +41,52 @@ class ScanRequested:
 
 @dataclass(frozen=True)
 class DeliveryRequested:
-    """Reconcile one watch (app, repository) with the repository's current snapshot."""
+    """Reconcile these apps' watches of one repository with its current snapshot (a scan's fan-out names many)."""
 
     TYPE: ClassVar[str] = "delivery_requested"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
+    MOST_APPS: ClassVar[int] = 50  # a message stays small, and one job's lanes few enough to share its time slice
 
-    app_id: str
     repository_id: str
+    app_ids: tuple[str, ...]
 
     def to_json(self) -> str:
-        return json.dumps({"type": self.TYPE, "version": self.VERSION, **asdict(self)}, separators=(",", ":"))
+        fields = {"repository_id": self.repository_id, "app_ids": list(self.app_ids)}
+        return json.dumps({"type": self.TYPE, "version": self.VERSION, **fields}, separators=(",", ":"))
+
+    @classmethod
+    def for_watches(cls, watches: Sequence[tuple[str, str]]) -> list[DeliveryRequested]:
+        """One message per repository, naming its apps, MOST_APPS at most each."""
+        apps: dict[str, list[str]] = {}
+        for app_id, repository_id in watches:
+            apps.setdefault(repository_id, []).append(app_id)
+        return [
+            cls(repository_id, tuple(app_ids[start : start + cls.MOST_APPS]))
+            for repository_id, app_ids in apps.items()
+            for start in range(0, len(app_ids), cls.MOST_APPS)
+        ]
 
     @classmethod
     def from_json(cls, body: str) -> DeliveryRequested:
-        fields = _fields(body, cls.TYPE, cls.VERSION)
-        return cls(app_id=_text(fields, "app_id"), repository_id=_text(fields, "repository_id"))
+        # Version 1 named one app; a message sent before a deploy may still be in the queue after it.
+        fields = _fields(body, cls.TYPE, (1, cls.VERSION))
+        if fields["version"] == 1:
+            return cls(_text(fields, "repository_id"), (_text(fields, "app_id"),))
+        app_ids = fields.get("app_ids")
+        if not isinstance(app_ids, list) or not app_ids or not all(isinstance(a, str) and a for a in app_ids):
+            raise errors.InvalidInput.field("app_ids", "must be a non-empty list of app ids")
+        return cls(_text(fields, "repository_id"), tuple(app_ids))
 
 
-def _fields(body: str, expected_type: str, expected_version: int) -> dict[str, Any]:
+def _fields(body: str, expected_type: str, expected_versions: int | tuple[int, ...]) -> dict[str, Any]:
     try:
         fields = json.loads(body)
     except ValueError:
         raise errors.InvalidInput("message body is not JSON") from None
     if not isinstance(fields, dict) or fields.get("type") != expected_type:
         raise errors.InvalidInput(f"message is not a {expected_type} message")
-    if fields.get("version") != expected_version:
+    versions = expected_versions if isinstance(expected_versions, tuple) else (expected_versions,)
+    if fields.get("version") not in versions:
         raise errors.InvalidInput(f"{expected_type} version {fields.get('version')!r} is not supported")
     return fields
 

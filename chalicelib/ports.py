@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO, Protocol
 
-from chalicelib.domain.apps import App, AppChanges, NewApp
+from chalicelib.domain.apps import App, AppChanges, NewApp, PausedBy
 from chalicelib.domain.bundles import BundleSlot, NewContent, StoredContent, StoredObjects
 from chalicelib.domain.circuit_breaker import Circuit
 from chalicelib.domain.deliveries import Attempt, Change, Retry
@@ -23,10 +24,16 @@ class Apps(Protocol):
 
     def get(self, app_id: str) -> App | None: ...
 
+    def get_many(self, app_ids: list[str]) -> dict[str, App]: ...
+
     def by_token_lookup(self, token_lookup: bytes) -> App | None: ...
 
-    def pause(self, app_id: str, *, reason: str) -> None:
-        """Stop deliveries to the app until they are resumed (a receiver answered 410 Gone)."""
+    def record_receiver_answer(self, app_id: str, *, succeeded: bool, timed_out: bool, at: datetime) -> datetime | None:
+        """How the app's receiver last answered a job; since when it has taken nothing (None: it takes what is sent)."""
+        ...
+
+    def pause(self, app_id: str, *, reason: str, by: PausedBy) -> None:
+        """Stop deliveries to the app until they are resumed (an operator, or what its receiver did)."""
         ...
 
     def resume(self, app_id: str) -> None: ...
@@ -87,6 +94,8 @@ class Repositories(Protocol):
 
 class Watches(Protocol):
     def get(self, app_id: str, repository_id: str) -> Watch | None: ...
+
+    def get_many(self, repository_id: str, app_ids: list[str]) -> dict[str, Watch]: ...
 
     def add(self, watch: NewWatch) -> Watch:
         """Insert it, or return the watch already there for the same app and repository."""
@@ -297,9 +306,24 @@ class Contents(Protocol):
     def ping(self) -> None: ...
 
 
+class HeldLocks(Protocol):
+    @property
+    def held(self) -> frozenset[str]:
+        """The names taken; the others are held by someone else."""
+        ...
+
+    def release(self, name: str) -> None:
+        """Let go of one before the block ends (once a lane is done, say); the rest stay held."""
+        ...
+
+
 class Locks(Protocol):
     def hold(self, name: str) -> AbstractContextManager[bool]:
         """Hold `name` for as long as the block runs (renewed meanwhile); False when someone else holds it."""
+        ...
+
+    def hold_each(self, names: list[str]) -> AbstractContextManager[HeldLocks]:
+        """Hold each of `names` that is free, until the block ends or it is released (renewed meanwhile)."""
         ...
 
     def claim(self, name: str, *, seconds: int) -> bool:
@@ -315,11 +339,45 @@ class Locks(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class SlotLease:
+    name: str
+    lease_id: str
+    granted: int
+
+
+@dataclass(frozen=True)
+class SlotRequest:
+    name: str
+    want: int
+    limit: int
+
+
+class Slots(Protocol):
+    """Capacity shared by concurrent jobs: at most `limit` slots of one name are out at once, over all of them."""
+
+    def take(self, requests: Sequence[SlotRequest], *, now: datetime, seconds: int) -> list[SlotLease]:
+        """For each request, up to `want` slots while fewer than `limit` are out (0 when none is free), in one round
+        trip; each lease lapses `seconds` after `now` unless renewed, so a job that dies gives its slots back."""
+        ...
+
+    def renew(self, leases: Sequence[SlotLease], *, now: datetime, seconds: int) -> None:
+        """These leases lapse `seconds` after `now` instead (a lapsed one stays lapsed)."""
+        ...
+
+    def give_back(self, lease: SlotLease) -> None: ...
+
+
 class DeliveryQueue(Protocol):
     def request_delivery(self, app_id: str, repository_id: str, delay_seconds: int = 0) -> None: ...
 
     def request_deliveries(self, watches: Sequence[tuple[str, str]]) -> None:
-        """One request per (app, repository), sent in batches."""
+        """Deliveries for these (app, repository) pairs: one message per repository, naming its apps (up to 50)."""
+        ...
+
+    def working_on(self, receipt_handle: str) -> AbstractContextManager[None]:
+        """Keep a received message hidden while the block runs, a short while at a time, so that it reappears soon
+        after a job that dies."""
         ...
 
     def depth(self) -> dict[str, int]: ...
@@ -420,5 +478,8 @@ class Deps:
     heads: HeadChecker
     contents: Contents
     locks: Locks
+    slots: Slots
     delivery_queue: DeliveryQueue
     webhooks: Webhooks
+    # The delivery job's sender threads: a transfer runs there while the job's thread starts others and acknowledges.
+    workers: Executor

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -23,6 +24,7 @@ from chalicelib.adapters.github_rest import GitHubRest
 from chalicelib.adapters.postgres import PostgresStore
 from chalicelib.adapters.redis_locks import RedisLocks
 from chalicelib.adapters.redis_rate_limits import RedisRateLimiter
+from chalicelib.adapters.redis_slots import RedisSlots
 from chalicelib.adapters.s3_contents import S3Contents
 from chalicelib.adapters.socket_resolver import SocketResolver
 from chalicelib.adapters.sqs_queues import SqsDeliveryQueue, SqsScanQueue
@@ -101,12 +103,15 @@ def build(settings: Settings) -> Deps:
             boto3.client("s3", config=_AWS_CONFIG), settings.content_bucket, spool_dir=settings.ephemeral_dir
         ),
         locks=RedisLocks(redis),
+        slots=RedisSlots(redis),
         delivery_queue=SqsDeliveryQueue(sqs, settings.delivery_queue_name),
         webhooks=WebhookSender(
             allow_private=settings.allow_private_webhook_targets,
             user_agent=f"Docora/{__version__}",
             resolver=resolver.addresses,
+            connections_per_host=settings.max_in_flight_ceiling,
         ),
+        workers=ThreadPoolExecutor(settings.delivery_threads, thread_name_prefix="webhook"),
     )
 
 
@@ -130,6 +135,7 @@ def configs_from(settings: Settings) -> Configs:
         accounts=AccountConfig(
             allow_private_targets=settings.allow_private_webhook_targets,
             key_rotation_overlap=timedelta(milliseconds=settings.key_rotation_overlap_ms),
+            max_in_flight_ceiling=settings.max_in_flight_ceiling,
         ),
         scanning=ScanConfig(
             git_base_url=settings.git_base_url,
@@ -139,6 +145,7 @@ def configs_from(settings: Settings) -> Configs:
         ),
         delivering=DeliveryConfig(
             rate_limit_per_minute=settings.delivery_rate_limit_per_minute,
+            threads=settings.delivery_threads,
             webhook_timeout=timedelta(milliseconds=settings.webhook_timeout_ms),
             sync_failed_timeout=timedelta(milliseconds=settings.sync_failed_timeout_ms),
             chunk_threshold_bytes=settings.binary_chunk_threshold_bytes,
@@ -146,6 +153,8 @@ def configs_from(settings: Settings) -> Configs:
             max_retry_attempts=settings.max_retry_attempts,
             retry_base_delay_ms=settings.retry_base_delay_ms,
             circuit_breaker_threshold=settings.circuit_breaker_threshold,
+            time_slice=timedelta(milliseconds=settings.delivery_time_slice_ms),
+            auto_pause_after=timedelta(milliseconds=settings.auto_pause_after_ms),
         ),
         sweeping=SweepConfig(
             head_checks=HeadCheckConfig(

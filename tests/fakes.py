@@ -8,17 +8,20 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
+import itertools
 import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from dulwich.ignore import IgnoreFilter, read_ignore_patterns
 
 from chalicelib import errors
 from chalicelib.domain import deliveries, snapshots
-from chalicelib.domain.apps import App, AppChanges, NewApp
+from chalicelib.domain.apps import App, AppChanges, NewApp, PausedBy
 from chalicelib.domain.bundles import BundleSlot, NewContent, StoredContent, StoredObjects
 from chalicelib.domain.circuit_breaker import Circuit
 from chalicelib.domain.deliveries import Attempt, Change, Retry
@@ -27,7 +30,7 @@ from chalicelib.domain.head_checks import CheckRecord, CheckTarget, HeadProbe, P
 from chalicelib.domain.operations import ListPage, ListQuery, Operation
 from chalicelib.domain.repositories import NewRepository, NewWatch, Repository, Watch, WatchStatus
 from chalicelib.domain.snapshots import BlobFacts, FetchedTree, SkippedFile, SnapshotDelta, SnapshotFile, TreeEntry
-from chalicelib.ports import GitHubRepository, Transaction, WebhookResult
+from chalicelib.ports import GitHubRepository, SlotLease, SlotRequest, Transaction, WebhookResult
 
 
 def _now() -> datetime:
@@ -78,14 +81,36 @@ class InMemoryApps:
         row = self._tables.apps.get(app_id)
         return row[0] if row else None
 
+    def get_many(self, app_ids: list[str]) -> dict[str, App]:
+        return {app_id: self._tables.apps[app_id][0] for app_id in app_ids if app_id in self._tables.apps}
+
     def by_token_lookup(self, token_lookup: bytes) -> App | None:
         return next((app for app, lookup in self._tables.apps.values() if lookup == token_lookup), None)
 
-    def pause(self, app_id: str, *, reason: str) -> None:
-        self._change(app_id, delivery_state="paused", paused_reason=reason)
+    def record_receiver_answer(self, app_id: str, *, succeeded: bool, timed_out: bool, at: datetime) -> datetime | None:
+        app = self.get(app_id)
+        if app is None:
+            return None
+        self._change(
+            app_id,
+            consecutive_timeouts=app.consecutive_timeouts + 1 if timed_out else 0,
+            failing_since=None if succeeded else (app.failing_since or at),
+            last_success_at=at if succeeded else app.last_success_at,
+        )
+        return None if succeeded else (app.failing_since or at)
+
+    def pause(self, app_id: str, *, reason: str, by: PausedBy) -> None:
+        self._change(app_id, delivery_state="paused", paused_reason=reason, paused_by=by.value)
 
     def resume(self, app_id: str) -> None:
-        self._change(app_id, delivery_state="active", paused_reason=None)
+        self._change(
+            app_id,
+            delivery_state="active",
+            paused_reason=None,
+            paused_by=None,
+            consecutive_timeouts=0,
+            failing_since=None,
+        )
 
     def set_token(self, app_id: str, *, token_lookup: bytes, token_hash: str) -> None:
         app, _ = self._tables.apps[app_id]
@@ -253,6 +278,10 @@ class InMemoryWatches:
 
     def get(self, app_id: str, repository_id: str) -> Watch | None:
         return self._tables.watches.get((app_id, repository_id))
+
+    def get_many(self, repository_id: str, app_ids: list[str]) -> dict[str, Watch]:
+        found = ((app_id, self._tables.watches.get((app_id, repository_id))) for app_id in app_ids)
+        return {app_id: watch for app_id, watch in found if watch is not None}
 
     def add(self, watch: NewWatch) -> Watch:
         key = (watch.app_id, watch.repository_id)
@@ -969,6 +998,10 @@ class RecordingDeliveryQueue:
         for app_id, repository_id in watches:
             self.request_delivery(app_id, repository_id)
 
+    @contextmanager
+    def working_on(self, receipt_handle: str) -> Iterator[None]:
+        yield
+
     def depth(self) -> dict[str, int]:
         return {"waiting": len(self.requested), "in_flight": 0, "delayed": 0}
 
@@ -1054,6 +1087,75 @@ class InMemoryLocks:
         asked = self.asked.pop(name, None)
         return asked if asked is not None and asked > since else None
 
+    @contextmanager
+    def hold_each(self, names: list[str]) -> Iterator[HeldTogether]:
+        taken = HeldTogether(self, {name for name in names if name not in self.held})
+        self.held |= taken.held
+        try:
+            yield taken
+        finally:
+            for name in list(taken.held):
+                taken.release(name)
+
+
+class HeldTogether:
+    """Locks InMemoryLocks.hold_each took; each released on its own, or all at the block's end."""
+
+    def __init__(self, locks: InMemoryLocks, names: set[str]) -> None:
+        self._locks, self._names = locks, names
+
+    @property
+    def held(self) -> frozenset[str]:
+        return frozenset(self._names)
+
+    def release(self, name: str) -> None:
+        if name in self._names:
+            self._names.discard(name)
+            self._locks.held.discard(name)
+
+
+class InMemorySlots:
+    """Slot leases, lapsing by the time the caller gives."""
+
+    def __init__(self) -> None:
+        self.out: dict[str, dict[str, tuple[int, datetime]]] = {}  # name -> lease id -> (slots, lapses at)
+        self._ids = itertools.count()
+
+    def take(self, requests: Sequence[SlotRequest], *, now: datetime, seconds: int) -> list[SlotLease]:
+        return [self._take_one(request, now, seconds) for request in requests]
+
+    def renew(self, leases: Sequence[SlotLease], *, now: datetime, seconds: int) -> None:
+        for lease in leases:
+            out = self.out.get(lease.name, {})
+            if lease.lease_id in out and out[lease.lease_id][1] > now:
+                out[lease.lease_id] = (out[lease.lease_id][0], now + timedelta(seconds=seconds))
+
+    def _take_one(self, request: SlotRequest, now: datetime, seconds: int) -> SlotLease:
+        leases = self.out.setdefault(request.name, {})
+        for lease_id, (_, lapses_at) in list(leases.items()):
+            if lapses_at <= now:
+                del leases[lease_id]
+        granted = max(0, min(request.want, request.limit - sum(slots for slots, _ in leases.values())))
+        lease = SlotLease(request.name, str(next(self._ids)), granted)
+        if granted:
+            leases[lease.lease_id] = (granted, now + timedelta(seconds=seconds))
+        return lease
+
+    def give_back(self, lease: SlotLease) -> None:
+        self.out.get(lease.name, {}).pop(lease.lease_id, None)
+
+
+class InlineWorkers:
+    """The delivery job's sender threads, without threads: each transfer runs when submitted, in submission order."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as error:  # noqa: BLE001 - handed to the caller through the future, as an executor does
+            future.set_exception(error)
+        return future
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -1072,6 +1174,7 @@ class RecordingWebhooks:
     def __init__(self, status: int | None = 200) -> None:
         self.status = status
         self.sent: list[tuple[str, bytes, dict[str, str]]] = []
+        self.timeouts: list[float] = []  # what each request was given
         self._script: list[Answer] = []
 
     def script(self, *answers: Answer) -> None:
@@ -1079,6 +1182,7 @@ class RecordingWebhooks:
 
     def send(self, url: str, body: bytes, headers: Mapping[str, str], *, timeout: float = 30.0) -> WebhookResult:
         self.sent.append((url, body, dict(headers)))
+        self.timeouts.append(timeout)
         answer = self._script.pop(0) if self._script else Answer(self.status, error=self._no_answer())
         if answer.then is not None:
             answer.then()

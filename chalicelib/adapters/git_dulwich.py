@@ -222,7 +222,7 @@ class DulwichGit:
                 elif packet[:1] == b"\x03":
                     raise GitProtocolError("the git server failed the fetch")
         except BaseException:
-            response.close()  # a connection left in the middle of an answer cannot serve another
+            git_http.discard(response)  # a connection left in the middle of an answer cannot serve another
             raise
         response.drain_conn()  # the end of the answer, so the connection can go back to the pool
         return shallow, unshallow

@@ -59,15 +59,25 @@ def upload_pack(
         **_authorization(token),
     }
     endpoint = f"{remote_name(url).rstrip('/')}/{_UPLOAD_PACK}"
-    response = pool.request("POST", endpoint, body=body, headers=headers, preload_content=preload_content)
+    # A thread waits for a pooled connection no longer than for an answer: a slot never given back fails a request
+    # instead of hanging it.
+    response = pool.request("POST", endpoint, body=body, headers=headers, preload_content=preload_content,
+                            pool_timeout=pool.connection_pool_kw["timeout"].read_timeout)  # fmt: skip
     if response.status in (401, 403, 404):
-        response.close()
+        discard(response)
         raise Refused(response.status)
     content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
     if response.status != 200 or content_type != headers["Accept"]:
-        response.close()
+        discard(response)
         raise GitProtocolError(f"git-upload-pack answered {response.status}")
     return response
+
+
+def discard(response: urllib3.BaseHTTPResponse) -> None:
+    """Drop a connection left in the middle of an answer, and give its slot back to the pool: closing alone keeps
+    the slot, and the next request would wait for it."""
+    response.close()
+    response.release_conn()
 
 
 def ls_refs_head(pool: urllib3.PoolManager, url: str, branch: str, token: str | None) -> str | None:

@@ -8,29 +8,45 @@ import psycopg
 from psycopg.rows import class_row
 
 from chalicelib import errors
-from chalicelib.domain.apps import App, AppChanges, NewApp
+from chalicelib.domain.apps import App, AppChanges, NewApp, PausedBy
 
 _INSERT = """
     INSERT INTO apps (id, app_name, email, website, description, base_url,
                       token_lookup, token_hash, client_auth_key_encrypted)
     VALUES (%(id)s, %(app_name)s, %(email)s, %(website)s, %(description)s, %(base_url)s,
             %(token_lookup)s, %(token_hash)s, %(client_auth_key_encrypted)s)
-    RETURNING id, app_name, email, website, description, base_url, token_hash,
-              client_auth_key_encrypted, delivery_state, created_at, previous_client_auth_key_encrypted,
-              previous_client_auth_key_expires_at, paused_reason
+    RETURNING id, app_name, email, website, description, base_url, token_hash, client_auth_key_encrypted,
+              delivery_state, created_at, previous_client_auth_key_encrypted, previous_client_auth_key_expires_at,
+              paused_reason, max_in_flight, consecutive_timeouts, failing_since, last_success_at, paused_by
 """
 _SELECT_BY_ID = """
-    SELECT id, app_name, email, website, description, base_url, token_hash,
-           client_auth_key_encrypted, delivery_state, created_at, previous_client_auth_key_encrypted,
-           previous_client_auth_key_expires_at, paused_reason
+    SELECT id, app_name, email, website, description, base_url, token_hash, client_auth_key_encrypted, delivery_state,
+           created_at, previous_client_auth_key_encrypted, previous_client_auth_key_expires_at, paused_reason,
+           max_in_flight, consecutive_timeouts, failing_since, last_success_at, paused_by
       FROM apps
      WHERE id = %(id)s
 """
+_SELECT_MANY = """
+    SELECT id, app_name, email, website, description, base_url, token_hash, client_auth_key_encrypted, delivery_state,
+           created_at, previous_client_auth_key_encrypted, previous_client_auth_key_expires_at, paused_reason,
+           max_in_flight, consecutive_timeouts, failing_since, last_success_at, paused_by
+      FROM apps
+     WHERE id = ANY(%(ids)s)
+"""
+# Any answer ends a run of timeouts; a success ends a failing streak, a failure starts one if none is running.
+_RECORD_RECEIVER_ANSWER = """
+    UPDATE apps
+       SET consecutive_timeouts = CASE WHEN %(timed_out)s THEN consecutive_timeouts + 1 ELSE 0 END,
+           failing_since = CASE WHEN %(succeeded)s THEN NULL ELSE coalesce(failing_since, %(at)s) END,
+           last_success_at = CASE WHEN %(succeeded)s THEN %(at)s ELSE last_success_at END
+     WHERE id = %(id)s
+    RETURNING failing_since
+"""
 # The lookup key is unique and indexed: authentication costs one index probe whatever the number of apps.
 _SELECT_BY_TOKEN_LOOKUP = """
-    SELECT id, app_name, email, website, description, base_url, token_hash,
-           client_auth_key_encrypted, delivery_state, created_at, previous_client_auth_key_encrypted,
-           previous_client_auth_key_expires_at, paused_reason
+    SELECT id, app_name, email, website, description, base_url, token_hash, client_auth_key_encrypted, delivery_state,
+           created_at, previous_client_auth_key_encrypted, previous_client_auth_key_expires_at, paused_reason,
+           max_in_flight, consecutive_timeouts, failing_since, last_success_at, paused_by
       FROM apps
      WHERE token_lookup = %(token_lookup)s
 """
@@ -49,15 +65,21 @@ _UPDATE_PROFILE = """
     UPDATE apps
        SET base_url = COALESCE(%(base_url)s, base_url), app_name = COALESCE(%(app_name)s, app_name),
            email = COALESCE(%(email)s, email), website = COALESCE(%(website)s, website),
-           description = COALESCE(%(description)s, description), updated_at = now()
+           description = COALESCE(%(description)s, description),
+           max_in_flight = COALESCE(%(max_in_flight)s, max_in_flight), updated_at = now()
      WHERE id = %(id)s
 """
+# A resumed app starts afresh: its receiver is given its full capacity, and a new failing streak its full time.
 _RESUME = """
-    UPDATE apps SET delivery_state = 'active', paused_reason = NULL, updated_at = now() WHERE id = %(id)s
+    UPDATE apps
+       SET delivery_state = 'active', paused_reason = NULL, paused_by = NULL, consecutive_timeouts = 0,
+           failing_since = NULL, updated_at = now()
+     WHERE id = %(id)s
 """
 _DELETE = "DELETE FROM apps WHERE id = %(id)s"
 _PAUSE = """
-    UPDATE apps SET delivery_state = 'paused', paused_reason = %(reason)s, updated_at = now() WHERE id = %(id)s
+    UPDATE apps SET delivery_state = 'paused', paused_reason = %(reason)s, paused_by = %(by)s, updated_at = now()
+     WHERE id = %(id)s
 """
 
 
@@ -76,11 +98,20 @@ class PostgresApps:
     def get(self, app_id: str) -> App | None:
         return self._cursor.execute(_SELECT_BY_ID, {"id": app_id}).fetchone()
 
+    def get_many(self, app_ids: list[str]) -> dict[str, App]:
+        return {app.id: app for app in self._cursor.execute(_SELECT_MANY, {"ids": app_ids}).fetchall()}
+
+    def record_receiver_answer(self, app_id: str, *, succeeded: bool, timed_out: bool, at: datetime) -> datetime | None:
+        params = {"id": app_id, "succeeded": succeeded, "timed_out": timed_out, "at": at}
+        with self._cursor.connection.cursor() as cursor:
+            row = cursor.execute(_RECORD_RECEIVER_ANSWER, params).fetchone()
+        return row[0] if row else None
+
     def by_token_lookup(self, token_lookup: bytes) -> App | None:
         return self._cursor.execute(_SELECT_BY_TOKEN_LOOKUP, {"token_lookup": token_lookup}).fetchone()
 
-    def pause(self, app_id: str, *, reason: str) -> None:
-        self._cursor.execute(_PAUSE, {"id": app_id, "reason": reason})
+    def pause(self, app_id: str, *, reason: str, by: PausedBy) -> None:
+        self._cursor.execute(_PAUSE, {"id": app_id, "reason": reason, "by": by.value})
 
     def resume(self, app_id: str) -> None:
         self._cursor.execute(_RESUME, {"id": app_id})

@@ -23,6 +23,12 @@ _SELECT = """
       FROM watches
      WHERE app_id = %(app_id)s AND repository_id = %(repository_id)s
 """
+_SELECT_MANY = """
+    SELECT app_id, repository_id, github_token_encrypted, status, attempts, last_error,
+           next_attempt_at, last_commit_sha, last_synced_at, created_at
+      FROM watches
+     WHERE repository_id = %(repository_id)s AND app_id = ANY(%(app_ids)s)
+"""
 _DELETE = "DELETE FROM watches WHERE app_id = %(app_id)s AND repository_id = %(repository_id)s"
 _SET_TOKEN = """
     UPDATE watches SET github_token_encrypted = %(token)s, updated_at = now()
@@ -148,6 +154,10 @@ class PostgresWatches:
 
     def get(self, app_id: str, repository_id: str) -> Watch | None:
         return self._cursor.execute(_SELECT, {"app_id": app_id, "repository_id": repository_id}).fetchone()
+
+    def get_many(self, repository_id: str, app_ids: list[str]) -> dict[str, Watch]:
+        params = {"repository_id": repository_id, "app_ids": app_ids}
+        return {watch.app_id: watch for watch in self._cursor.execute(_SELECT_MANY, params).fetchall()}
 
     def add(self, watch: NewWatch) -> Watch:
         self._connection.execute(_INSERT, vars(watch))

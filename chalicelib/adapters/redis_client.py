@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from chalicelib import errors
 
 # A Redis that hangs or is gone must fail the call in about a second, not hold a Lambda
 # through redis-py's default retries with exponential backoff.
@@ -20,3 +25,12 @@ def connect(url: str) -> redis.Redis:
         retry=Retry(NoBackoff(), _RETRIES),
         health_check_interval=30,
     )
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Redis failing, as a service error the caller can retry."""
+    try:
+        yield
+    except redis.RedisError as error:
+        raise errors.Unavailable("redis is not available") from error

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -13,6 +15,11 @@ from chalicelib import errors
 from chalicelib.messages import DeliveryRequested, ScanRequested
 
 _BATCH = 10  # SQS takes at most ten messages per SendMessageBatch
+# A message being worked on reappears this long after its job stops extending it (say, killed); the queue's own
+# visibility timeout must be at least the function's timeout (Lambda checks), which is far longer.
+_VISIBLE_AFTER_SECONDS = 30
+
+logger = logging.getLogger(__name__)
 
 
 class SqsQueue:
@@ -65,11 +72,38 @@ class SqsScanQueue(SqsQueue):
 
 
 class SqsDeliveryQueue(SqsQueue):
+    @contextmanager
+    def working_on(self, receipt_handle: str) -> Iterator[None]:
+        """Keep the message hidden only _VISIBLE_AFTER_SECONDS at a time, extended while the block runs: a job killed
+        mid-transfer has its message back within that, not after the queue's long visibility timeout."""
+        stop = threading.Event()
+        extender = threading.Thread(target=self._keep_hidden, args=(receipt_handle, stop), daemon=True)
+        self._hide(receipt_handle)
+        extender.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            extender.join()
+
+    def _keep_hidden(self, receipt_handle: str, stop: threading.Event) -> None:
+        while not stop.wait(_VISIBLE_AFTER_SECONDS / 3):
+            self._hide(receipt_handle)
+
+    def _hide(self, receipt_handle: str) -> None:
+        try:
+            self._client.change_message_visibility(
+                QueueUrl=self._url(), ReceiptHandle=receipt_handle, VisibilityTimeout=_VISIBLE_AFTER_SECONDS
+            )
+        except (BotoCoreError, ClientError):
+            # Not fatal: the message then keeps the queue's own, longer, visibility timeout.
+            logger.warning("could not extend a delivery message's visibility", extra={"queue": self._queue_name})
+
     def request_delivery(self, app_id: str, repository_id: str, delay_seconds: int = 0) -> None:
-        self.send(DeliveryRequested(app_id, repository_id).to_json(), delay_seconds)
+        self.send(DeliveryRequested(repository_id, (app_id,)).to_json(), delay_seconds)
 
     def request_deliveries(self, watches: Sequence[tuple[str, str]]) -> None:
-        self.send_many([DeliveryRequested(app_id, repository_id).to_json() for app_id, repository_id in watches])
+        self.send_many([request.to_json() for request in DeliveryRequested.for_watches(watches)])
 
 
 @contextmanager

@@ -42,7 +42,6 @@ from chalicelib.ports import WebhookResult
 
 # Bounded so that a Lambda container serving many apps does not keep a socket open to every receiver it met.
 _MAX_HOSTS = 64
-_CONNECTIONS_PER_HOST = 4
 # Receivers' answers are not used beyond the status line; reading a small body lets the connection be reused.
 _MAX_RESPONSE_BYTES = 64 * 1024
 
@@ -55,15 +54,17 @@ class WebhookSender:
         user_agent: str,
         resolver: Callable[[str], list[str]] | None = None,
         ca_bundle: str | None = None,
+        connections_per_host: int = 8,
     ) -> None:
-        """`ca_bundle` replaces the trusted CAs (certifi's, as requests used); tests use it for their own receiver."""
+        """`connections_per_host` is the most requests in flight to one receiver (MAX_IN_FLIGHT_CEILING); `ca_bundle`
+        replaces the trusted CAs (certifi's, as requests used); tests use it for their own receiver."""
         guard = _AddressGuard(allow_private, resolver or SocketResolver().addresses)
         self._user_agent = user_agent
         # One pool per receiver, the least recently used closed beyond _MAX_HOSTS. No proxy and no .netrc is read:
         # either would connect or add credentials past the guard.
         self._pools = urllib3.PoolManager(
             num_pools=_MAX_HOSTS,
-            maxsize=_CONNECTIONS_PER_HOST,
+            maxsize=connections_per_host,
             cert_reqs="CERT_REQUIRED",
             ca_certs=ca_bundle or certifi.where(),
         )
@@ -102,7 +103,10 @@ class WebhookSender:
             except (urllib3.exceptions.HTTPError, OSError) as error:
                 reason = f"timed out after {timeout:g} s" if deadline.expired else _describe(error, host, timeout)
                 return _result(started, error=reason)
-            _drain(response, deadline=started + timeout)
+            cut_off = not _drain(response, deadline=started + timeout) and deadline.expired
+        if cut_off or time.monotonic() > started + timeout:
+            # The answer did not arrive whole in time: the receiver may not have kept what it said it kept.
+            return _result(started, error=f"timed out after {timeout:g} s")
         retry_after = response.headers.get("Retry-After")
         return _result(started, status_code=response.status, retry_after=retry_after)
 
@@ -304,22 +308,27 @@ class _Watchdog:
                     self._condition.acquire()
 
 
-def _drain(response: urllib3.BaseHTTPResponse, *, deadline: float) -> None:
-    """Read a small answer to its end so the connection goes back to the pool; drop the connection otherwise."""
-    received, complete = 0, False
+def _drain(response: urllib3.BaseHTTPResponse, *, deadline: float) -> bool:
+    """Read a small answer to its end so the connection goes back to the pool, dropping the connection otherwise;
+    whether the answer arrived whole (or at least its first _MAX_RESPONSE_BYTES)."""
+    received, complete, enough = 0, False, False
     try:
         for piece in response.stream(8192, decode_content=False):
             received += len(piece)
-            if received > _MAX_RESPONSE_BYTES or time.monotonic() > deadline:
+            if received > _MAX_RESPONSE_BYTES:
+                enough = True
+                break
+            if time.monotonic() > deadline:
                 break
         else:
             complete = True
     except (urllib3.exceptions.HTTPError, OSError):
-        pass  # the status line already answered; a broken body only costs the connection
+        pass  # cut off, or broken: only the time decides whether the answer counts
     finally:
         if not complete:
             response.close()
         response.release_conn()
+    return complete or enough
 
 
 def _describe(error: BaseException, host: str, timeout: float) -> str:

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
+
+from chalicelib import errors
+
+
+class PausedBy(StrEnum):
+    OPERATOR = "operator"
+    RECEIVER = "receiver"  # its 410, or no success for AUTO_PAUSE_AFTER_MS: the app may resume itself
 
 
 @dataclass(frozen=True)
@@ -21,6 +29,11 @@ class App:
     previous_client_auth_key_encrypted: str | None = None
     previous_client_auth_key_expires_at: datetime | None = None
     paused_reason: str | None = None
+    max_in_flight: int = 8  # requests at once to its receiver (docs/protocol.md §1.5)
+    consecutive_timeouts: int = 0
+    failing_since: datetime | None = None  # its receivers have taken nothing since then
+    last_success_at: datetime | None = None
+    paused_by: str | None = None
 
     def previous_key_until(self, now: datetime) -> str | None:
         """The encrypted key replaced by a rotation, while its overlap lasts."""
@@ -37,6 +50,7 @@ class AppChanges:
     email: str | None = None
     website: str | None = None
     description: str | None = None
+    max_in_flight: int | None = None
 
 
 @dataclass(frozen=True)
@@ -52,3 +66,9 @@ class NewApp:
     token_lookup: bytes
     token_hash: str
     client_auth_key_encrypted: str
+
+
+def check_max_in_flight(value: int | None, *, ceiling: int) -> None:
+    """An app's requests in flight, as it or an operator sets them: from 1 (one at a time) to MAX_IN_FLIGHT_CEILING."""
+    if value is not None and not 1 <= value <= ceiling:
+        raise errors.InvalidInput.field("max_in_flight", f"must be from 1 to {ceiling} (the operator's ceiling)")

@@ -43,7 +43,11 @@ class Retry:
 
 def in_protocol_order(changes: list[Change]) -> list[Change]:
     """Deletes, then creates, then updates; within each, by path in byte order."""
-    return sorted(changes, key=lambda change: (EVENT_ORDER[change.event], change.path.encode("utf-8")))
+    return sorted(changes, key=protocol_order_key)
+
+
+def protocol_order_key(change: Change) -> tuple[int, bytes]:
+    return EVENT_ORDER[change.event], change.path.encode("utf-8")
 
 
 def plan_retry(

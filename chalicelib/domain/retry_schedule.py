@@ -6,11 +6,17 @@ import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from enum import StrEnum
 
-DELIVERED = "delivered"
-GONE = "gone"
-THROTTLED = "throttled"
-FAILED = "failed"
+
+class Answer(StrEnum):
+    """What a receiver's answer means for the change it was sent."""
+
+    DELIVERED = "delivered"  # 2xx, whole and in time: acknowledge it
+    GONE = "gone"  # 410: stop sending to this app until it is resumed
+    THROTTLED = "throttled"  # 429 or 503: wait as long as Retry-After says, then try again
+    FAILED = "failed"  # anything else, or no answer at all: back off and try again
+
 
 SIX_HOURS_MS = 6 * 3600 * 1000
 # Past 2**62 the cap wins for any sane base, and Python would otherwise build ever larger integers.
@@ -50,17 +56,17 @@ def retry_after_seconds(header_value: str | None, now: datetime, *, floor: int =
     return max(floor, min(ceiling, seconds))
 
 
-def classify_status(status_code: int | None) -> str:
-    """DELIVERED, GONE, THROTTLED or FAILED; None (no answer at all) and 3xx, which is never followed, fail."""
+def classify_status(status_code: int | None) -> Answer:
+    """None (no answer at all) and 3xx, which is never followed, fail."""
     if status_code is None:
-        return FAILED
+        return Answer.FAILED
     if 200 <= status_code < 300:
-        return DELIVERED
+        return Answer.DELIVERED
     if status_code == 410:
-        return GONE
+        return Answer.GONE
     if status_code in (429, 503):
-        return THROTTLED
-    return FAILED
+        return Answer.THROTTLED
+    return Answer.FAILED
 
 
 def _seconds_until(http_date: str, now: datetime) -> int | None:

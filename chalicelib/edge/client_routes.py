@@ -160,18 +160,33 @@ def show_own_app(caller: App) -> models.AppResponse:
 @routes.endpoint(
     "PATCH",
     "/api/apps/me",
-    summary="Change base_url or contact fields",
+    summary="Change base_url, contact fields or requests in flight",
     tag="apps",
     auth=Auth.APP,
     replies={200: models.AppResponse},
     request=models.AppProfileRequest,
-    description="base_url is checked against the SSRF guard.",
+    description="base_url is checked against the SSRF guard; max_in_flight may go up to the operator's ceiling.",
     errors=(400, 401, 429),
 )
 def update_own_app(caller: App, body: models.AppProfileRequest) -> models.AppResponse:
     changes = AppChanges(**body.model_dump())
     updated = app_accounts.update_profile(caller, changes, config=wiring.configs().accounts, deps=wiring.deps())
     return models.AppResponse.of(updated)
+
+
+@routes.endpoint(
+    "POST",
+    "/api/apps/me/resume",
+    summary="Resume deliveries its receiver paused",
+    tag="apps",
+    auth=Auth.APP,
+    replies={200: models.AppResponse},
+    description="After a 410 Gone, or no success for AUTO_PAUSE_AFTER_MS; every watch is delivered again. "
+    "An operator's pause is the operator's to lift (409).",
+    errors=(401, 409, 429),
+)
+def resume_own_app(caller: App) -> models.AppResponse:
+    return models.AppResponse.of(app_accounts.resume_own(caller, deps=wiring.deps()))
 
 
 @routes.endpoint(

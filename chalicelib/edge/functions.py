@@ -7,6 +7,7 @@ app.py re-exports what is here, because Chalice looks for `app` in app.py and La
 from __future__ import annotations
 
 import random
+import time
 from datetime import UTC, datetime
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -67,7 +68,8 @@ def _scan_one(record: SQSRecord) -> None:
     )
 
 
-# One watch per message, so a slow receiver holds up only its own watch; ReportBatchItemFailures as above.
+# One repository per message (with up to 50 of its apps), each app in a lane of its own, so a slow receiver holds up
+# only its own watches; ReportBatchItemFailures as above.
 @app.on_sqs_message(queue=_DELIVERY_QUEUE, batch_size=1, maximum_concurrency=20)
 def deliver_changes(event):
     return process_partial_response(
@@ -76,16 +78,18 @@ def deliver_changes(event):
 
 
 def _deliver_one(record: SQSRecord, lambda_context) -> None:  # Powertools passes the context by this name
-    request = messages.DeliveryRequested.from_json(record.body)
-    delivering.deliver_watch(
-        request.app_id,
-        request.repository_id,
-        clock=lambda: datetime.now(UTC),
-        time_left_ms=lambda_context.get_remaining_time_in_millis,
-        random=random.random,
-        config=wiring.configs().delivering,
-        deps=wiring.deps(),
-    )
+    request, deps = messages.DeliveryRequested.from_json(record.body), wiring.deps()
+    with deps.delivery_queue.working_on(record.receipt_handle):
+        delivering.deliver(
+            request.repository_id,
+            list(request.app_ids),
+            clock=lambda: datetime.now(UTC),
+            sleep=time.sleep,
+            time_left_ms=lambda_context.get_remaining_time_in_millis,
+            random=random.random,
+            config=wiring.configs().delivering,
+            deps=deps,
+        )
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))

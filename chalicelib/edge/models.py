@@ -303,6 +303,16 @@ class AppProfileRequest(_Request):
     email: Annotated[str | None, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] = None
     website: Annotated[str | None, Field(max_length=2048, pattern=r"^https?://\S+$")] = None
     description: Annotated[str | None, Field(max_length=2000)] = None
+    max_in_flight: Annotated[
+        int | None,
+        Field(ge=1, description="Requests at once to the receiver: 1 is one at a time; at most MAX_IN_FLIGHT_CEILING."),
+    ] = None
+
+
+class MaxInFlightRequest(_Request):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"max_in_flight": 4}]})
+
+    max_in_flight: Annotated[int, Field(ge=1, description="At most MAX_IN_FLIGHT_CEILING.")]
 
 
 class AppResponse(BaseModel):
@@ -317,7 +327,12 @@ class AppResponse(BaseModel):
                     "description": None,
                     "base_url": "https://receiver.example.com/docora",
                     "deliveries": "active",
+                    "delivery_state": "active",
                     "paused_reason": None,
+                    "paused_by": None,
+                    "max_in_flight": 8,
+                    "failing_since": None,
+                    "last_success_at": "2026-11-27T12:05:00.000Z",
                     "created_at": "2026-11-27T12:00:00.000Z",
                 }
             ]
@@ -330,8 +345,16 @@ class AppResponse(BaseModel):
     website: str | None
     description: str | None
     base_url: str
-    deliveries: Literal["active", "paused"]
+    deliveries: Annotated[Literal["active", "paused"], Field(description="The same as delivery_state.")]
+    delivery_state: Literal["active", "paused"]
     paused_reason: str | None
+    paused_by: Annotated[
+        Literal["operator", "receiver"] | None,
+        Field(description="receiver: its 410, or no success for AUTO_PAUSE_AFTER_MS; the app may resume itself."),
+    ]
+    max_in_flight: int
+    failing_since: Annotated[Timestamp | None, Field(description="Its receivers have taken nothing since then.")]
+    last_success_at: Timestamp | None
     created_at: Timestamp
 
     @classmethod
@@ -344,7 +367,12 @@ class AppResponse(BaseModel):
             description=app.description,
             base_url=app.base_url,
             deliveries=app.delivery_state,  # type: ignore[arg-type]  # held to these by a check constraint
+            delivery_state=app.delivery_state,  # type: ignore[arg-type]
             paused_reason=app.paused_reason,
+            paused_by=app.paused_by,  # type: ignore[arg-type]  # likewise
+            max_in_flight=app.max_in_flight,
+            failing_since=app.failing_since,
+            last_success_at=app.last_success_at,
             created_at=app.created_at,
         )
 

@@ -57,6 +57,21 @@ def show_app(app_id: str) -> models.AppDetailResponse:
 
 
 @routes.endpoint(
+    "PATCH",
+    "/apps/{app_id}",
+    summary="Set an app's requests in flight",
+    replies={200: models.AppResponse},
+    request=models.MaxInFlightRequest,
+    description="From 1 (one at a time) to MAX_IN_FLIGHT_CEILING.",
+    errors=(400, 401, 404),
+)
+def update_app(app_id: str, body: models.MaxInFlightRequest) -> models.AppResponse:
+    ceiling = wiring.configs().accounts.max_in_flight_ceiling
+    updated = admin.set_max_in_flight(app_id, body.max_in_flight, ceiling=ceiling, deps=wiring.deps())
+    return models.AppResponse.of(updated)
+
+
+@routes.endpoint(
     "DELETE",
     "/apps/{app_id}",
     summary="Delete an app with everything it owns",

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib import errors
-from chalicelib.domain.apps import App
+from chalicelib.domain.apps import App, AppChanges, PausedBy, check_max_in_flight
 from chalicelib.domain.operations import ListPage, ListQuery, Operation
 from chalicelib.ports import Deps
 from chalicelib.services import operations
@@ -62,7 +62,15 @@ def resync_app(app_id: str, *, now: datetime, batch_size: int, deps: Deps) -> Op
 def pause(app_id: str, *, deps: Deps) -> None:
     with deps.store.transaction() as tx:
         _existing(tx, app_id)
-        tx.apps.pause(app_id, reason="paused by the operator")
+        tx.apps.pause(app_id, reason="paused by the operator", by=PausedBy.OPERATOR)
+
+
+def set_max_in_flight(app_id: str, value: int, *, ceiling: int, deps: Deps) -> App:
+    check_max_in_flight(value, ceiling=ceiling)
+    with deps.store.transaction() as tx:
+        _existing(tx, app_id)
+        tx.apps.update(app_id, AppChanges(max_in_flight=value))
+        return _existing(tx, app_id)
 
 
 def resume(app_id: str, *, deps: Deps) -> None:

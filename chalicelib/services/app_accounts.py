@@ -7,15 +7,17 @@ from datetime import datetime, timedelta
 
 from chalicelib import errors
 from chalicelib.domain import tokens, webhook_targets
-from chalicelib.domain.apps import App, AppChanges
+from chalicelib.domain.apps import App, AppChanges, PausedBy, check_max_in_flight
 from chalicelib.domain.bundles import StoredObjects
 from chalicelib.ports import Deps
+from chalicelib.services import admin
 
 
 @dataclass(frozen=True)
 class AccountConfig:
     allow_private_targets: bool = False  # ALLOW_PRIVATE_WEBHOOK_TARGETS lifts the SSRF guard on base_url
     key_rotation_overlap: timedelta = timedelta(days=1)
+    max_in_flight_ceiling: int = 32  # MAX_IN_FLIGHT_CEILING: what no app may go above
 
 
 def rotate_token(app: App, *, deps: Deps) -> str:
@@ -37,6 +39,7 @@ def rotate_key(app: App, *, now: datetime, config: AccountConfig, deps: Deps) ->
 
 
 def update_profile(app: App, changes: AppChanges, *, config: AccountConfig, deps: Deps) -> App:
+    check_max_in_flight(changes.max_in_flight, ceiling=config.max_in_flight_ceiling)
     if changes.base_url is not None:
         checked = webhook_targets.check_webhook_url(
             changes.base_url, resolve=deps.resolver.addresses, allow_private=config.allow_private_targets
@@ -48,6 +51,20 @@ def update_profile(app: App, changes: AppChanges, *, config: AccountConfig, deps
     if updated is None:
         raise errors.NotFound(f"app {app.id} does not exist")
     return updated
+
+
+def resume_own(app: App, *, deps: Deps) -> App:
+    """Resume deliveries the app's receiver caused to pause (a 410, or failing too long); an operator's pause stays."""
+    if app.delivery_state == "active":
+        return app
+    if app.paused_by == PausedBy.OPERATOR:
+        raise errors.Conflict("deliveries were paused by the operator; only the operator can resume them")
+    admin.resume(app.id, deps=deps)
+    with deps.store.transaction() as tx:
+        resumed = tx.apps.get(app.id)
+    if resumed is None:
+        raise errors.NotFound(f"app {app.id} does not exist")
+    return resumed
 
 
 def delete_app(app_id: str, *, deps: Deps) -> None:

@@ -52,6 +52,7 @@ def verify(request) -> bool:
 
 def test_a_first_sync_sends_every_file_signed_in_path_order_and_fills_the_ledger(stack, receiver):
     _, repository_id, app_id = watched(stack, receiver, {"b.md": b"b\n", "a.md": b"a\n", "img.bin": b"\x00\x01"})
+    stack.one_at_a_time(app_id)  # with more in flight, only each path's own changes keep their order
 
     result = stack.deliver(app_id, repository_id)
 
@@ -100,6 +101,7 @@ def test_a_crash_between_the_post_and_the_ledger_write_resends_once_with_the_sam
     from chalicelib.adapters.postgres_deliveries import PostgresDeliveries
 
     _, repository_id, app_id = watched(stack, receiver, {"a.md": b"a", "b.md": b"b"})
+    stack.one_at_a_time(app_id)  # in order; test_delivering_concurrency.py crashes with several in flight
     original = PostgresDeliveries.send_acknowledgement
     calls = []
 

@@ -14,6 +14,7 @@ from chalice.test import Client
 from chalicelib import wiring
 from chalicelib.domain.repositories import NewWatch
 from docora_local.harness.receivers import PythonReceiver
+from docora_local.harness.receivers import Reply as PythonReply
 from docora_local.harness.scan_stack import CLIENT_AUTH_KEY, T0, later, scan_stack
 from docora_local.harness.settings import TEST_ADMIN_API_KEY
 
@@ -205,6 +206,7 @@ def test_resync_sends_deletes_for_vanished_paths_first_then_everything(stack, cl
         "INSERT INTO delivered_files VALUES (%s, %s, 'ghost.md', %s, now())", app_id, repository_id, b"\x01" * 32
     )
 
+    stack.one_at_a_time(app_id)  # with more in flight, deletes start first but may arrive after a create
     reply = client.http.post(f"/api/repositories/{repository_id}/resync", headers=bearer(token))
     (request,) = stack.deliveries_requested()
     stack.deliver(*request)
@@ -259,6 +261,52 @@ def test_an_app_changes_its_profile_and_base_url_is_ssrf_checked(stack, client):
     assert unknown.status_code == 400 and unknown.json_body["details"][0]["field"] == "token"
 
 
+def test_requests_in_flight_are_set_by_the_app_or_an_operator_within_the_ceiling(stack, client):
+    app_id, token = onboard(client, "http://127.0.0.1:9")
+    ceiling = stack.settings.max_in_flight_ceiling
+
+    def patch_own(value):
+        return client.http.patch("/api/apps/me", headers=bearer(token), body=json.dumps({"max_in_flight": value}))
+
+    def patch_by_operator(value):
+        return client.http.patch(f"/api/admin/apps/{app_id}", headers=ADMIN, body=json.dumps({"max_in_flight": value}))
+
+    replies = [patch_own(4), patch_own(ceiling + 1), patch_own(0), patch_by_operator(1), patch_by_operator(ceiling + 1)]
+
+    assert [reply.status_code for reply in replies] == [200, 400, 400, 200, 400]
+    assert (replies[0].json_body["max_in_flight"], replies[3].json_body["max_in_flight"]) == (4, 1)
+    assert all(
+        reply.json_body["details"][0]["field"] == "max_in_flight" for reply in replies if reply.status_code == 400
+    )
+    assert stack.rows("SELECT max_in_flight FROM apps WHERE id = %s", app_id) == [(1,)]
+    missing = client.http.patch("/api/admin/apps/app_missing", headers=ADMIN, body=json.dumps({"max_in_flight": 2}))
+    assert missing.status_code == 404
+
+
+def test_an_app_its_receiver_paused_resumes_itself_and_an_operators_pause_stays(stack, client, receiver):
+    repo, repository_id, app_id, token = synced_repository(stack, client, receiver, {"a.md": b"a"})
+    repo.commit({"b.md": b"b"})
+    stack.scan(repository_id, at=later(T0))
+    stack.deliveries_requested()
+    receiver.script(PythonReply(410))
+    stack.deliver(app_id, repository_id)
+    paused = client.http.get("/api/apps/me", headers=bearer(token)).json_body
+
+    resumed = client.http.post("/api/apps/me/resume", headers=bearer(token))
+    requested = stack.deliveries_requested()
+    stack.deliver(*requested[0])
+    client.http.post(f"/api/admin/apps/{app_id}/pause", headers=ADMIN)
+    refused = client.http.post("/api/apps/me/resume", headers=bearer(token))
+
+    assert (paused["delivery_state"], paused["paused_by"]) == ("paused", "receiver")
+    assert paused["paused_reason"] == "the receiver answered 410 Gone"
+    assert resumed.status_code == 200 and resumed.json_body["delivery_state"] == "active"
+    assert requested == [(app_id, repository_id)]
+    assert [json.loads(r.body)["file"]["path"] for r in receiver.requests] == ["b.md", "b.md"]  # refused, then taken
+    assert refused.status_code == 409
+    assert stack.rows("SELECT delivery_state, paused_by FROM apps WHERE id = %s", app_id) == [("paused", "operator")]
+
+
 def test_an_app_that_deletes_itself_takes_its_repositories_and_their_contents(stack, client, receiver):
     _, repository_id, app_id, token = synced_repository(stack, client, receiver, {"only.md": b"only mine"})
     shared = stack.add_repository("acme/shared", apps=1)
@@ -281,6 +329,9 @@ def test_an_app_deleted_while_its_delivery_runs_receives_at_most_the_file_alread
     repo, repository_id, app_id, token = synced_repository(stack, client, receiver, {"a.md": b"a"})
     repo.commit({f"{i}.md": b"x" for i in range(3)})
     stack.scan(repository_id, at=later(T0))
+    # One at a time: the API call below shares the job's database connection (one process), which a job with
+    # acknowledgements in flight would be using; in Lambda the API has a connection of its own.
+    stack.one_at_a_time(app_id)
     original = receiver._record
 
     def delete_app_on_first_request(received):
@@ -291,7 +342,7 @@ def test_an_app_deleted_while_its_delivery_runs_receives_at_most_the_file_alread
     receiver._record = delete_app_on_first_request
     result = stack.deliver(app_id, repository_id)
 
-    # The first file's acknowledgement is answered while the second goes out (delivering._send_until_stopped).
+    # The first file's acknowledgement is answered while the second goes out (delivering._Job._acknowledge).
     assert result.outcome == "gone"
     assert len(receiver.requests) == 2
     assert stack.rows("SELECT count(*) FROM apps") == [(0,)]

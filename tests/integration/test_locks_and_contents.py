@@ -1,4 +1,4 @@
-"""Locks and contents: the in-memory fakes and the Redis and S3 adapters held to one behaviour."""
+"""Locks, slots and contents: the in-memory fakes and the Redis and S3 adapters held to one behaviour."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from moto import mock_aws
 
 from chalicelib import errors
 from chalicelib.adapters.redis_locks import RedisLocks
+from chalicelib.adapters.redis_slots import RedisSlots
 from chalicelib.adapters.s3_contents import S3Contents
 from chalicelib.domain.bundles import BundleSlot, NewContent, StoredContent, StoredObjects
-from tests.fakes import InMemoryContents, InMemoryLocks
+from chalicelib.ports import SlotLease, SlotRequest
+from tests.fakes import InMemoryContents, InMemoryLocks, InMemorySlots
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -31,6 +33,62 @@ def test_a_lock_is_held_by_one_at_a_time_and_free_after(locks):
         assert (first, second, other) == (True, False, True)
     with locks.hold("scan:r1") as again:
         assert again is True
+
+
+def test_locks_held_together_are_each_released_on_their_own_or_at_the_end(locks):
+    names = ["deliver:a1:r1", "deliver:a2:r1", "deliver:a3:r1"]
+    with locks.hold("deliver:a1:r1"), locks.hold_each(names) as each:
+        assert each.held == {"deliver:a2:r1", "deliver:a3:r1"}
+        each.release("deliver:a2:r1")
+        with locks.hold("deliver:a2:r1") as freed, locks.hold("deliver:a3:r1") as still_held:
+            assert (freed, still_held) == (True, False)
+        assert each.held == {"deliver:a3:r1"}
+    with locks.hold("deliver:a3:r1") as after:
+        assert after is True
+
+
+@pytest.fixture(params=["in_memory", "redis"])
+def slots(request):
+    if request.param == "in_memory":
+        return InMemorySlots()
+    return RedisSlots(request.getfixturevalue("redis_client"))
+
+
+def take(slots, name: str, want: int, limit: int, now: datetime) -> SlotLease:
+    (lease,) = slots.take([SlotRequest(name, want, limit)], now=now, seconds=15)
+    return lease
+
+
+def test_slots_are_shared_out_up_to_the_limit_and_given_back(slots):
+    first = take(slots, "app:a1", 5, 8, T0)
+    second = take(slots, "app:a1", 5, 8, T0)
+    none_left = take(slots, "app:a1", 1, 8, T0)
+    other_app = take(slots, "app:a2", 8, 8, T0)
+    slots.give_back(first)
+    again = take(slots, "app:a1", 8, 8, T0)
+
+    assert [lease.granted for lease in (first, second, none_left, other_app, again)] == [5, 3, 0, 8, 5]
+
+
+def test_requests_taken_together_are_served_in_turn(slots):
+    leases = slots.take(
+        [SlotRequest("app:a1", 5, 8), SlotRequest("app:a2", 2, 2), SlotRequest("app:a1", 5, 8)], now=T0, seconds=15
+    )
+
+    assert [lease.granted for lease in leases] == [5, 2, 3]
+
+
+def test_a_lease_lapses_unless_renewed_and_a_lapsed_one_stays_lapsed(slots):
+    kept = take(slots, "app:a1", 4, 8, T0)
+    dropped = take(slots, "app:a1", 4, 8, T0)
+    slots.renew([kept], now=T0 + timedelta(seconds=10), seconds=15)
+
+    at_20s = take(slots, "app:a1", 8, 8, T0 + timedelta(seconds=20))
+    slots.renew([dropped], now=T0 + timedelta(seconds=21), seconds=15)
+    at_26s = take(slots, "app:a1", 8, 8, T0 + timedelta(seconds=26))
+
+    # At 20 s only the renewed lease is out; at 26 s it has lapsed too, and the late renewal did not bring one back.
+    assert (at_20s.granted, at_26s.granted) == (4, 4)
 
 
 def test_word_left_is_read_once_and_only_when_newer(locks):

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from chalicelib.domain import tokens
-from chalicelib.domain.apps import NewApp
+from chalicelib.domain.apps import NewApp, PausedBy
 from chalicelib.domain.circuit_breaker import Circuit
 from chalicelib.domain.deliveries import Attempt, Retry
 from chalicelib.domain.operations import ListPage, ListQuery, Operation
@@ -119,7 +119,7 @@ def catalogue(world: World) -> World:
     a_b = world.repository("a_b", created_at=T3)
     axb = world.repository("axb", created_at=T2)
     with world.store.transaction() as tx:
-        tx.apps.pause(beta, reason="paused by the operator")
+        tx.apps.pause(beta, reason="paused by the operator", by=PausedBy.OPERATOR)
         tx.repositories.record_scan(widgets, scanned_at=T3)
         tx.repositories.record_success(widgets, head="c1")
         tx.repositories.record_failure(a_b, circuit=Circuit(2, NOW + timedelta(hours=1)), error="repository not found")
@@ -153,7 +153,7 @@ def test_counts_tell_apps_repositories_open_circuits_watches_and_the_last_hours_
     beta = world.app("beta", "Beta", "b@example.com", "https://b.example.com")
     open_circuit, closing = world.repository("open"), world.repository("closes_now")
     with world.store.transaction() as tx:
-        tx.apps.pause(beta, reason="paused by the operator")
+        tx.apps.pause(beta, reason="paused by the operator", by=PausedBy.OPERATOR)
         tx.repositories.record_failure(open_circuit, circuit=Circuit(5, NOW + timedelta(seconds=1)), error="down")
         tx.repositories.record_failure(closing, circuit=Circuit(5, NOW), error="down")
     for app_id, repository_id, status in ((alpha, open_circuit, "pending"), (alpha, closing, "syncing"),

@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib import errors
 from chalicelib.domain import tokens
-from chalicelib.domain.apps import NewApp
+from chalicelib.domain.apps import NewApp, PausedBy
 from chalicelib.domain.circuit_breaker import Circuit
 from chalicelib.domain.deliveries import Attempt, Change
 from chalicelib.domain.repositories import NewRepository, NewWatch
@@ -299,7 +299,7 @@ class _InMemorySeeder:
         self._apps = InMemoryApps(store.tables)
 
     def pause(self, app_id: str) -> None:
-        self._apps.pause(app_id, reason="paused by the operator")
+        self._apps.pause(app_id, reason="paused by the operator", by=PausedBy.OPERATOR)
 
     def skipped(self, repository_id: str) -> list[tuple[str, str, int | None]]:
         found = self._tables.snapshot_skipped.get(repository_id, {}).values()

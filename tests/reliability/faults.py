@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -38,14 +39,17 @@ def on_call(
     """Run `fault` at the `call`-th call of `owner.name`, before or after it; the returned list counts calls."""
     original = getattr(owner, name)
     calls: list[int] = []
+    counting = threading.Lock()  # a delivery job calls its senders from several threads
 
     @functools.wraps(original)
     def faulty(self: Any, *args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        if len(calls) == call and not after:
+        with counting:
+            calls.append(1)
+            number = len(calls)
+        if number == call and not after:
             fault()
         result = original(self, *args, **kwargs)
-        if len(calls) == call and after:
+        if number == call and after:
             fault()
         return result
 

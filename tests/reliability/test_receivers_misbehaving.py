@@ -68,7 +68,9 @@ def test_every_app_ends_with_every_file_whatever_its_receiver_does(impatient, re
     everyone = [well_behaved, *faulty.values(), gone]
     repo, repository_id = add_repository(stack, "acme/widgets")
     repo.commit(FILES)
-    app_ids = [add_app(stack, receiver.url, repository_id) for receiver in everyone]
+    app_ids = [add_app(stack, receiver.url, repository_id) for receiver in everyone[:-1]]
+    # One request at a time, so nothing but the 410'd one was under way when it paused.
+    app_ids.append(add_app(stack, gone.url, repository_id, max_in_flight=1))
 
     consumers.request_scan(repository_id)
     consumers.settle_until_synced(max_sweeps=10)
@@ -182,7 +184,8 @@ def test_a_fast_app_finishes_while_another_apps_receiver_hangs(
     [
         # 100-odd bytes of status line and headers at 0.3 s each: half a minute if Docora waited.
         (Reply(200, delay=0.3, action="slow-head"), "retrying", "timed out after 1 s"),
-        (Reply(200, body=b"." * 100, delay=0.3, action="slow-body"), "synced", None),
+        # A 200 whose body is still coming at the timeout: not acknowledged (docs/protocol.md §1.5).
+        (Reply(200, body=b"." * 100, delay=0.3, action="slow-body"), "retrying", "timed out after 1 s"),
     ],
     ids=["slow status line and headers", "slow body after a 200"],
 )

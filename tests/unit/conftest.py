@@ -15,8 +15,10 @@ from chalicelib.ports import Deps
 from docora_local.harness.settings import TEST_ADMIN_API_KEY, make_settings
 from tests.fakes import (
     CountingRateLimiter,
+    InlineWorkers,
     InMemoryContents,
     InMemoryLocks,
+    InMemorySlots,
     InMemoryStore,
     RecordingDeliveryQueue,
     RecordingScanQueue,
@@ -44,8 +46,10 @@ def fake_deps(**settings: object) -> Deps:
         heads=StaticHeads(),
         contents=InMemoryContents(),
         locks=InMemoryLocks(),
+        slots=InMemorySlots(),
         delivery_queue=RecordingDeliveryQueue(),
         webhooks=RecordingWebhooks(),
+        workers=InlineWorkers(),
     )
 
 

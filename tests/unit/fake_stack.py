@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from chalicelib.domain.apps import AppChanges
 from chalicelib.domain.bundles import StoredContent
 from chalicelib.domain.repositories import Repository, Watch
 from chalicelib.ports import Deps
@@ -18,7 +19,13 @@ from chalicelib.services import delivering, scanning
 from chalicelib.services.delivering import DeliveryConfig
 from chalicelib.services.scanning import ScanConfig
 from docora_local.harness.watched import CLIENT_AUTH_KEY, add_watched_repository
-from tests.fakes import InMemoryStore, RecordingDeliveryQueue, RecordingWebhooks, StaticGitRemote, StaticRepo
+from tests.fakes import (
+    InMemoryStore,
+    RecordingDeliveryQueue,
+    RecordingWebhooks,
+    StaticGitRemote,
+    StaticRepo,
+)
 from tests.unit.conftest import fake_deps
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -93,11 +100,30 @@ class FakeStack:
             app_id,
             repository_id,
             clock=self.clock,
+            sleep=self.clock.advance,
             time_left_ms=lambda: time_left_ms,
             random=lambda: 0.5,
             config=self.delivery_config,
             deps=self.deps,
         )
+
+    def deliver_all(self, repository_id: str, app_ids: list[str]) -> list[delivering.Delivered]:
+        """One job for several apps of the repository, as a scan's fan-out message asks."""
+        return delivering.deliver(
+            repository_id,
+            app_ids,
+            clock=self.clock,
+            sleep=self.clock.advance,
+            time_left_ms=lambda: 900_000,
+            random=lambda: 0.5,
+            config=self.delivery_config,
+            deps=self.deps,
+        )
+
+    def one_at_a_time(self, app_id: str) -> None:
+        """The original's strictly sequential delivery for this app (max_in_flight 1)."""
+        with self.deps.store.transaction() as tx:
+            tx.apps.update(app_id, AppChanges(max_in_flight=1))
 
     def repository(self, repository_id: str) -> Repository:
         with self.deps.store.transaction() as tx:
@@ -159,11 +185,12 @@ def fake_stack(**config: Any) -> FakeStack:
     scan, delivery = ScanConfig(), DeliveryConfig()
     unknown = set(config) - {field.name for field in [*dataclasses.fields(scan), *dataclasses.fields(delivery)]}
     assert not unknown, f"no such config: {unknown}"
+    clock = Clock(later(T0, 3600))
     return FakeStack(
         fake_deps(),
         dataclasses.replace(scan, **_fields_of(scan, config)),
         dataclasses.replace(delivery, **_fields_of(delivery, config)),
-        Clock(later(T0, 3600)),
+        clock,
     )
 
 

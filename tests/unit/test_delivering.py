@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from chalicelib.domain.apps import PausedBy
 from chalicelib.domain.deliveries import FAILED_RETRY_FIRST
 from tests.fakes import Answer
 from tests.unit.fake_stack import RECEIVER, T0, FakeStack, fake_stack, later
@@ -107,6 +108,7 @@ def test_a_slice_the_receiver_refuses_stops_the_transfer_and_the_retry_sends_it_
 
 def test_a_failing_receiver_gets_retries_and_acknowledged_files_are_not_sent_again(stack):
     _, repository_id, app_id = watched(stack, {"a.md": b"a", "b.md": b"b", "c.md": b"c"})
+    stack.one_at_a_time(app_id)
     stack.webhooks.script(Answer(200), Answer(500))
 
     failed = stack.deliver(app_id, repository_id)
@@ -151,6 +153,7 @@ def test_a_short_retry_after_comes_back_through_the_queue_after_that_wait(stack)
 
 def test_gone_pauses_the_app_and_nothing_more_is_sent(stack):
     _, repository_id, app_id = watched(stack, {"a.md": b"a", "b.md": b"b"})
+    stack.one_at_a_time(app_id)
     stack.webhooks.script(Answer(410))
 
     first = stack.deliver(app_id, repository_id)
@@ -198,6 +201,7 @@ def test_after_the_last_attempt_the_watch_is_failed():
 
 def test_a_crash_between_the_post_and_the_ledger_write_resends_once_with_the_same_id(stack):
     _, repository_id, app_id = watched(stack, {"a.md": b"a", "b.md": b"b"})
+    stack.one_at_a_time(app_id)
 
     def killed() -> None:
         raise SystemExit("the Lambda was killed")
@@ -205,6 +209,7 @@ def test_a_crash_between_the_post_and_the_ledger_write_resends_once_with_the_sam
     stack.webhooks.script(Answer(200), Answer(200, then=killed))
     with pytest.raises(SystemExit):
         stack.deliver(app_id, repository_id)
+    stack.clock.advance(30)  # the message comes back; so do the dead job's slots, their lease over
 
     stack.deliver(app_id, repository_id)
 
@@ -215,6 +220,7 @@ def test_a_crash_between_the_post_and_the_ledger_write_resends_once_with_the_sam
 
 def test_an_app_that_unwatches_mid_job_receives_at_most_the_file_already_on_its_way(stack):
     _, repository_id, app_id = watched(stack, {"a.md": b"a", "b.md": b"b", "c.md": b"c"})
+    stack.one_at_a_time(app_id)
 
     def unwatch() -> None:
         with stack.deps.store.transaction() as tx:
@@ -233,10 +239,11 @@ def test_an_app_that_unwatches_mid_job_receives_at_most_the_file_already_on_its_
 
 def test_an_app_paused_mid_job_gets_at_most_the_file_already_on_its_way_and_the_rest_after_resuming(stack):
     _, repository_id, app_id = watched(stack, {"a.md": b"a", "b.md": b"b", "c.md": b"c"})
+    stack.one_at_a_time(app_id)
 
     def pause() -> None:
         with stack.deps.store.transaction() as tx:
-            tx.apps.pause(app_id, reason="paused by the operator")
+            tx.apps.pause(app_id, reason="paused by the operator", by=PausedBy.OPERATOR)
 
     stack.webhooks.script(Answer(200, then=pause))
     paused = stack.deliver(app_id, repository_id)

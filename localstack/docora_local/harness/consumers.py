@@ -27,6 +27,7 @@ from chalicelib.adapters.git_dulwich import DulwichGit
 from chalicelib.adapters.postgres import PostgresStore
 from chalicelib.adapters.redis_locks import RedisLocks
 from chalicelib.adapters.redis_rate_limits import RedisRateLimiter
+from chalicelib.adapters.redis_slots import RedisSlots
 from chalicelib.config import Settings
 from chalicelib.messages import DeliveryRequested, ScanRequested
 from chalicelib.ports import Deps
@@ -36,6 +37,8 @@ from docora_local.harness.scan_stack import ScanStack
 SCAN_QUEUE, DELIVERY_QUEUE = "docora-scan", "docora-delivery"
 # Longer than every job in these tests, so a message is never taken twice by accident, only by a failure.
 _VISIBILITY_SECONDS = 120
+# A crashed job's message comes back after the delivery queue's visibility timeout: the clock moves on by as much.
+_REDELIVERED_AFTER_SECONDS = 30
 
 
 class Clock:
@@ -100,10 +103,16 @@ class Consumers:
         )
 
     def deliver(self, app_id: str, repository_id: str) -> delivering.Delivered:
-        return delivering.deliver_watch(
-            app_id,
+        (result,) = self.deliver_all(repository_id, [app_id])
+        return result
+
+    def deliver_all(self, repository_id: str, app_ids: list[str]) -> list[delivering.Delivered]:
+        """What the delivery consumer does with one message: its apps' watches of its repository."""
+        return delivering.deliver(
             repository_id,
+            app_ids,
             clock=self.clock.now,
+            sleep=time.sleep,
             time_left_ms=lambda: 900_000,
             random=self.random,
             config=self.configs.delivering,
@@ -125,7 +134,7 @@ class Consumers:
             for body, handle in self._take(DELIVERY_QUEUE):
                 jobs += 1
                 request = DeliveryRequested.from_json(body)
-                job = functools.partial(self.deliver, request.app_id, request.repository_id)
+                job = functools.partial(self.deliver_all, request.repository_id, list(request.app_ids))
                 self._run(DELIVERY_QUEUE, handle, "deliver", job)
         return jobs
 
@@ -186,6 +195,7 @@ class Consumers:
             result = job()
         except SystemExit as crash:
             self.failures.append(f"{kind}: crashed ({crash})")
+            self.clock.advance(_REDELIVERED_AFTER_SECONDS)
             self._make_visible(queue, handle)
             _close(self.deps, self.redis)
             self.deps, self.redis = _container(self.deps, self.stack.settings, self._cache_root, self.git_timeout)
@@ -194,7 +204,8 @@ class Consumers:
             self.failures.append(f"{kind}: {type(error).__name__}: {error}")
             self._make_visible(queue, handle)
             return
-        self.outcomes.append((kind, result.outcome))
+        for each in result if isinstance(result, list) else [result]:  # a delivery job answers for each app
+            self.outcomes.append((kind, each.outcome))
         self.stack.sqs.delete_message(QueueUrl=self._url(queue), ReceiptHandle=handle)
 
     def _take(self, queue: str) -> list[tuple[str, str]]:
@@ -230,6 +241,7 @@ def _container(base: Deps, settings: Settings, cache_root: str, git_timeout: flo
         git=DulwichGit(cache_root, timeout=git_timeout),
         locks=RedisLocks(client),
         rate_limiter=RedisRateLimiter(client),
+        slots=RedisSlots(client),
     )
     return deps, client
 

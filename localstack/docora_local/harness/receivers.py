@@ -44,8 +44,7 @@ class PythonReceiver:
         self._script: list[Reply] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), _handler_for(self))
         if tls is not None:
             tls.sni_callback = self._record_server_name
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
@@ -86,6 +85,11 @@ class PythonReceiver:
 
     def _record_server_name(self, _socket: ssl.SSLObject, server_name: str | None, _context: ssl.SSLContext) -> None:
         self.server_names.append(server_name)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # a delivery job opens many connections at once; http.server's 5 would refuse some
 
 
 def _handler_for(receiver: PythonReceiver) -> type[BaseHTTPRequestHandler]:

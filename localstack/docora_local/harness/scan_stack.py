@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -22,6 +24,7 @@ from docora_local.harness.settings import make_settings
 from docora_local.harness.watched import CLIENT_AUTH_KEY as CLIENT_AUTH_KEY  # re-exported: the tests take it from here
 from docora_local.harness.watched import add_watched_repository
 from docora_local.standins.git_server import GitServer, TestRepo
+from docora_local.standins.moto_server import AWS_ENV
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -53,11 +56,16 @@ class ScanStack:
             app_id,
             repository_id,
             clock=lambda: datetime.now(UTC),
+            sleep=time.sleep,
             time_left_ms=lambda: time_left_ms,
             random=lambda: random,
             config=self.configs.delivering,
             deps=self.deps,
         )
+
+    def one_at_a_time(self, app_id: str) -> None:
+        """The original's strictly sequential delivery for this app (max_in_flight 1)."""
+        self.rows("UPDATE apps SET max_in_flight = 1 WHERE id = %s", app_id)
 
     def deliveries_requested_with_delay(self) -> list[tuple[str, str, int]]:
         url = self.sqs.get_queue_url(QueueName="docora-delivery")["QueueUrl"]
@@ -67,7 +75,7 @@ class ScanStack:
         ).get("Messages", []):
             for message in messages:
                 request = DeliveryRequested.from_json(message["Body"])
-                found.append((request.app_id, request.repository_id, 0))
+                found.extend((app_id, request.repository_id, 0) for app_id in request.app_ids)
                 self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         return found
 
@@ -92,7 +100,8 @@ class ScanStack:
         )
 
     def deliveries_requested(self) -> list[tuple[str, str]]:
-        return [(m.app_id, m.repository_id) for m in self._drain("docora-delivery", DeliveryRequested)]
+        messages = self._drain("docora-delivery", DeliveryRequested)
+        return [(app_id, message.repository_id) for message in messages for app_id in message.app_ids]
 
     def scans_requested(self) -> list[ScanRequested]:
         return self._drain("docora-scan", ScanRequested)
@@ -121,13 +130,25 @@ class ScanStack:
 
 @contextmanager
 def scan_stack(
-    tmp_path: Any, database_url: str, redis_url: str, monkeypatch: Any, **settings: Any
+    tmp_path: Any,
+    database_url: str,
+    redis_url: str,
+    monkeypatch: Any,
+    *,
+    aws_endpoint_url: str | None = None,
+    **settings: Any,
 ) -> Iterator[ScanStack]:
+    """With `aws_endpoint_url` (a moto server in a process of its own), SQS and S3 are there, not in this process."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with GitServer(tmp_path / "git") as server, mock_aws():
+    if aws_endpoint_url is not None:
+        for name, value in {**AWS_ENV, "AWS_ENDPOINT_URL": aws_endpoint_url}.items():
+            monkeypatch.setenv(name, value)
+    aws = mock_aws() if aws_endpoint_url is None else contextlib.nullcontext()
+    with GitServer(tmp_path / "git") as server, aws:
         sqs, s3 = boto3.client("sqs"), boto3.client("s3")
         for queue in ("docora-scan", "docora-delivery"):
-            sqs.create_queue(QueueName=queue)
+            # As deployed: at least the consumer's timeout (a delivery job extends its own message's as it works).
+            sqs.create_queue(QueueName=queue, Attributes={"VisibilityTimeout": "360"})
         s3.create_bucket(Bucket="docora-contents")
         settings.setdefault("allow_private_webhook_targets", True)  # receivers run on loopback
         config = make_settings(

@@ -6,6 +6,7 @@ import itertools
 import random
 from dataclasses import dataclass
 
+from chalicelib.domain.apps import AppChanges
 from chalicelib.domain.repositories import NewWatch
 from docora_local.harness.consumers import Consumers
 from docora_local.harness.mirror import MirrorReceiver
@@ -51,9 +52,10 @@ def next_change(repo: TestRepo) -> dict[str, bytes | None]:
     }
 
 
-def add_app(stack: ScanStack, base_url: str, *repository_ids: str) -> str:
+def add_app(stack: ScanStack, base_url: str, *repository_ids: str, max_in_flight: int = 8) -> str:
     with stack.deps.store.transaction() as tx:
         app = tx.apps.add(new_app(0, base_url, stack.deps.cipher.encrypt(CLIENT_AUTH_KEY)))
+        tx.apps.update(app.id, AppChanges(max_in_flight=max_in_flight))
         for repository_id in repository_ids:
             tx.watches.add(NewWatch(app.id, repository_id, None))
     return app.id
@@ -70,11 +72,15 @@ def synced(
     files: dict[str, bytes | None],
     *,
     name: str = "acme/widgets",
+    max_in_flight: int = 1,
 ) -> Watched:
-    """One repository with `files`, watched by one app per receiver, every app holding it all; logs cleared."""
+    """One repository with `files`, watched by one app per receiver, every app holding it all; logs cleared.
+
+    One request in flight per app by default: the original's order, which the crash matrix counts changes by.
+    """
     repo, repository_id = add_repository(stack, name)
     repo.commit(files)
-    app_ids = [add_app(stack, receiver.url, repository_id) for receiver in receivers]
+    app_ids = [add_app(stack, receiver.url, repository_id, max_in_flight=max_in_flight) for receiver in receivers]
     consumers.request_scan(repository_id)
     consumers.run()
     for receiver in receivers:

@@ -1,4 +1,4 @@
-"""S3 and SQS served by moto in a process of its own, for the benchmarks.
+"""S3 and SQS served by moto in a process of its own, for the benchmarks and the load scenario.
 
 The real services are remote: their work is not done by the Lambda's interpreter. moto in the measured process
 would be, and would hold every stored content in its heap besides (its garbage collections were charged to the
