@@ -112,6 +112,16 @@ class Docora:
         assert response.status_code == 201, response.text
         return Onboarded(response.json()["app_id"], response.json()["token"], key)
 
+    def one_at_a_time(self, app: Onboarded) -> None:
+        """Deliver to `app` one request at a time (max_in_flight 1), where a test reads the order of attempts."""
+        response = requests.patch(
+            self.url("/api/apps/me"),
+            json={"max_in_flight": 1},
+            headers=_bearer(app.token),
+            timeout=HTTP_TIMEOUT_SECONDS,
+        )
+        assert response.status_code == 200, response.text
+
     def register(self, app: Onboarded, full_name: str) -> str:
         response = self.post("/api/repositories", {"github_url": f"https://github.com/{full_name}"}, token=app.token)
         assert response.status_code == 201, response.text
