@@ -22,6 +22,7 @@ from chalicelib.domain.retry_schedule import Answer
 # down to these, until it answers again: a hanging endpoint then holds little of the app's or anyone's capacity.
 SHORTEST_TIMEOUT = timedelta(seconds=5)
 _MOST_HALVINGS = 8
+LONGEST_BUSY_DELAY = timedelta(minutes=15)  # SQS's longest message delay
 
 
 class Stop(StrEnum):
@@ -109,6 +110,13 @@ def receiver_limits(max_in_flight: int, timeout: timedelta, consecutive_timeouts
     """Requests in flight and timeout for a receiver that has timed out `consecutive_timeouts` times in a row."""
     halvings = min(consecutive_timeouts, _MOST_HALVINGS)
     return max(1, max_in_flight >> halvings), max(min(timeout, SHORTEST_TIMEOUT), timeout / 2**halvings)
+
+
+def busy_receiver_delay(consecutive_timeouts: int, timeout: timedelta) -> timedelta:
+    """How long a watch of a receiver that keeps timing out waits, when the app's one slot is taken elsewhere, before
+    its next try: a timeout, doubled with each timeout in a row, up to SQS's longest delay. Only one request at a
+    time probes such a receiver, so its other watches need not ask again and again: each ask is a job."""
+    return min(LONGEST_BUSY_DELAY, max(timeout, SHORTEST_TIMEOUT) * 2 ** min(consecutive_timeouts, _MOST_HALVINGS))
 
 
 def auto_pause_due(failing_for: timedelta | None, *, after: timedelta) -> bool:

@@ -507,7 +507,8 @@ class _Job:
         if stop is Stop.PACED:
             return Outcome.PACED, lane.pace_seconds
         if stop is Stop.BUSY_ELSEWHERE and lane.app.consecutive_timeouts:
-            return Outcome.CONTINUED, max(_SLOTS_BUSY_SECONDS, int(lane.sender.timeout.total_seconds()))
+            delay = delivery_lanes.busy_receiver_delay(lane.app.consecutive_timeouts, lane.sender.timeout)
+            return Outcome.CONTINUED, int(delay.total_seconds())
         return _STOPPED[stop]
 
     def _refused(self, tx, lane: _AppLane, refusal: Refusal, *, now: datetime) -> tuple[Outcome, int | None]:  # type: ignore[no-untyped-def]
@@ -569,7 +570,7 @@ class _Job:
 # How a lane that stopped for these reasons ends, and after how many seconds a new message carries on (None: none).
 _STOPPED: dict[Stop, tuple[Outcome, int | None]] = {
     Stop.HANDED_OVER: (Outcome.CONTINUED, 0),
-    # Until one is likely free: soon for a busy receiver (after about a timeout for one that keeps hanging).
+    # Until one is likely free: soon for a busy receiver (later and later for one that keeps hanging).
     Stop.BUSY_ELSEWHERE: (Outcome.CONTINUED, _SLOTS_BUSY_SECONDS),
     Stop.PAUSED: (Outcome.PAUSED, None),
     Stop.GONE: (Outcome.GONE, None),

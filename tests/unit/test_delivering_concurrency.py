@@ -94,6 +94,22 @@ def test_the_apps_other_jobs_share_its_requests_in_flight(stack):
     assert free.outcome == "synced" and len(stack.sent) == 6
 
 
+def test_a_receiver_that_keeps_timing_out_is_probed_by_one_job_and_its_other_watches_ask_again_later_and_later(stack):
+    _, repository_id, (app_id,) = watched(stack)
+    with stack.deps.store.transaction() as tx:
+        for _ in range(4):
+            tx.apps.record_receiver_answer(app_id, succeeded=False, timed_out=True, at=stack.clock())
+    # Its one slot (8 halved four times) is out with the job probing its receiver from another repository.
+    stack.deps.slots.take([SlotRequest(f"app:{app_id}", 1, 1)], now=stack.clock(), seconds=15)
+    started = stack.clock()
+
+    busy = stack.deliver(app_id, repository_id)
+
+    assert busy.outcome == "continued" and busy.sent == 0
+    assert stack.clock() == started  # no waiting for the slot: the job ends at once
+    assert stack.deliveries_requested() == [(app_id, repository_id, 80)]  # 5 s, doubled for each of the 4 timeouts
+
+
 def test_a_lane_waiting_for_its_apps_slots_starts_as_soon_as_another_job_gives_them_back(stack, monkeypatch):
     _, repository_id, (app_id,) = watched(stack)
     (taken,) = stack.deps.slots.take([SlotRequest(f"app:{app_id}", 8, 8)], now=stack.clock(), seconds=15)

@@ -8,7 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.domain.deliveries import Change, in_protocol_order
-from chalicelib.domain.delivery_lanes import Lane, Refusal, Stop, auto_pause_due, receiver_limits
+from chalicelib.domain.delivery_lanes import (
+    Lane,
+    Refusal,
+    Stop,
+    auto_pause_due,
+    busy_receiver_delay,
+    receiver_limits,
+)
 from chalicelib.domain.retry_schedule import Answer
 
 PATHS = st.sampled_from(["a", "a/b", "b", "c.md", "d/e.md", "f"])
@@ -111,6 +118,12 @@ def test_a_receiver_that_keeps_timing_out_gets_fewer_requests_and_shorter_timeou
     assert [slots for slots, _ in limits] == [8, 4, 2, 1, 1, 1]
     assert [timeout.total_seconds() for _, timeout in limits] == [30, 15, 7.5, 5, 5, 5]
     assert receiver_limits(8, timedelta(seconds=2), 3) == (1, timedelta(seconds=2))  # never above what was set
+
+
+def test_the_other_watches_of_a_receiver_that_keeps_timing_out_ask_again_later_and_later():
+    delays = [busy_receiver_delay(n, timedelta(seconds=5)).total_seconds() for n in (1, 2, 3, 4, 7, 8, 50)]
+
+    assert delays == [10, 20, 40, 80, 640, 900, 900]
 
 
 def test_an_app_failing_long_enough_is_due_for_a_pause():
