@@ -20,7 +20,7 @@ from typing import Any
 from dulwich.ignore import IgnoreFilter, read_ignore_patterns
 
 from chalicelib import errors
-from chalicelib.domain import deliveries, snapshots
+from chalicelib.domain import deliveries, github_urls, snapshots
 from chalicelib.domain.apps import App, AppChanges, NewApp, PausedBy
 from chalicelib.domain.bundles import BundleSlot, NewContent, StoredContent, StoredObjects
 from chalicelib.domain.circuit_breaker import Circuit
@@ -168,8 +168,13 @@ class InMemoryRepositories:
         return self._tables.repositories.get(repository_id)
 
     def find(self, github_url: str, branch: str) -> Repository | None:
+        wanted = (github_urls.comparable(github_url), branch)
         return next(
-            (r for r in self._tables.repositories.values() if (r.github_url, r.branch) == (github_url, branch)),
+            (
+                r
+                for r in self._tables.repositories.values()
+                if (github_urls.comparable(r.github_url), r.branch) == wanted
+            ),
             None,
         )
 

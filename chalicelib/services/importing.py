@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from chalicelib import errors
-from chalicelib.domain import original_docora, webhook_targets
+from chalicelib.domain import github_urls, original_docora, webhook_targets
 from chalicelib.domain.original_docora import (
     AppImport,
     ImportedWatch,
@@ -85,7 +85,7 @@ def import_original(
     _check_key(found, cipher)
     report = ImportReport(dry_run=config.dry_run)
     present = target.present_apps([app.app_id for app in found.apps])
-    taken = target.repository_ids()
+    taken = {(github_urls.comparable(url), branch): rid for (url, branch), rid in target.repository_ids().items()}
     for app in found.apps:
         if app.app_id in present:
             _note_present(report, app.app_id, imported=present[app.app_id])
@@ -164,6 +164,8 @@ def _plan(
             report.note(f"watch {app.app_id}/{watch.repository_id}: {note}")
         watches.append(imported)
         repositories[repository.repository_id] = repository
+        # The original compared URLs exactly: two of its repositories may be one here, and the first one keeps it.
+        taken.setdefault(_comparable(repository), repository.repository_id)
     ledger = _ledger(app.app_id, source.ledger(app.app_id), watches, report)
     return AppImport(app, base_url, paused_reason, tuple(repositories.values()), tuple(watches), ledger)
 
@@ -184,7 +186,7 @@ def _watch_problem(
     problem = original_docora.repository_problem(repository)
     if problem is not None:
         return f"repository {problem}"
-    holder = taken.get((repository.github_url, original_docora.branch_of(repository)))
+    holder = taken.get(_comparable(repository))
     if holder is not None and holder != repository.repository_id:
         return f"Docora already has this repository and branch as {holder}"
     if watch.github_token_encrypted and not _decrypts(cipher, watch.github_token_encrypted):
@@ -211,17 +213,21 @@ def _ledger(
     return tuple(kept)
 
 
-def _write(plan: AppImport, target: ImportTarget, report: ImportReport, *, now: datetime) -> None:
+def _comparable(repository: OriginalRepository) -> tuple[str, str]:
+    return github_urls.comparable(repository.github_url), original_docora.branch_of(repository)
+
+
+def _write(plan: AppImport, target: ImportTarget, report: ImportReport, *, now: datetime) -> bool:
     app_id = plan.app.app_id
     try:
         written = report.dry_run or target.write(plan, now=now)
     except errors.Conflict as clash:
         report.apps_skipped += 1
         report.note(f"app {app_id}: skipped, nothing of it written: {clash}")
-        return
+        return False
     if not written:
         _note_present(report, app_id, imported=True)
-        return
+        return False
     report.apps_imported += 1
     report.apps_paused += plan.paused_reason is not None
     report.repositories.update(repository.repository_id for repository in plan.repositories)
@@ -230,3 +236,4 @@ def _write(plan: AppImport, target: ImportTarget, report: ImportReport, *, now: 
     outcome = "would be imported" if report.dry_run else "imported"
     detail = f"{len(plan.watches)} watch(es), {len(plan.ledger)} ledger row(s)"
     report.note(f"app {app_id}: {outcome}, {detail}" + (f"; {plan.paused_reason}" if plan.paused_reason else ""))
+    return True

@@ -268,6 +268,8 @@ def test_rows_docora_cannot_take_are_skipped_or_imported_paused_each_with_its_re
     original.add_watch(good, WIDGETS, "synced")
     original.add_ledger(good, WIDGETS, {"a.md": sha256(b"a"), "b.md": "not-a-sha256"})
     original.add_watch(good, SECRET, "synced", token_encrypted=UNICODE_KEY_ENCRYPTED[:-2] + "00")
+    original.add_repository("repo_" + "c" * 24, "Acme", "Widgets")  # the original compared URLs exactly
+    original.add_watch(private, "repo_" + "c" * 24, "synced")
 
     status = run_import(original, database_url, ALLOW_PRIVATE_WEBHOOK_TARGETS="false")
 
@@ -277,6 +279,9 @@ def test_rows_docora_cannot_take_are_skipped_or_imported_paused_each_with_its_re
     assert f"watch {good}/{SECRET}: skipped: github_token_encrypted does not decrypt" in out
     assert f"ledger {good}/{WIDGETS}: a row's file_sha is not a SHA-256; that file will be sent again" in out
     assert f"app {private}: imported, 0 watch(es), 0 ledger row(s); imported paused: Docora refuses its base_url" in out
+    assert (
+        f"watch {private}/repo_{'c' * 24}: skipped: Docora already has this repository and branch as {WIDGETS}" in out
+    )
     assert f"app {refused_key}: skipped: client_auth_key_encrypted does not decrypt" in out
     assert "app app_NOT-HEX: skipped: app_id is not app_ followed by 24 hex characters" in out
     assert "10.1.2.3" not in out  # a base_url may carry credentials: never printed

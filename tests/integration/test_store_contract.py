@@ -93,6 +93,23 @@ def test_an_app_without_a_lookup_key_waits_until_its_key_is_claimed_once(backend
         assert found is not None and found.id == waiting.id
 
 
+def test_a_repository_spelled_the_original_docoras_way_is_found_and_kept_by_its_comparable_url(store):
+    with store.transaction() as tx:
+        imported = tx.repositories.add(
+            NewRepository(tokens.new_repository_id(), "https://github.com/Acme/Widgets.git", "Acme", "Widgets", "main",
+                          False)
+        )  # fmt: skip
+
+    with store.transaction() as tx:
+        found = tx.repositories.find("https://github.com/acme/widgets", "main")
+        registered = tx.repositories.add(new_repository("https://github.com/acme/widgets"))
+        other_branch = tx.repositories.find("https://github.com/acme/widgets", "dev")
+
+    assert found == registered == imported
+    assert registered.github_url == "https://github.com/Acme/Widgets.git"
+    assert other_branch is None
+
+
 def test_a_failed_transaction_leaves_nothing_behind(store):
     with pytest.raises(RuntimeError), store.transaction() as tx:
         app = tx.apps.add(new_app())
