@@ -8,7 +8,7 @@ from datetime import datetime
 import psycopg
 
 from chalicelib import errors
-from chalicelib.adapters.postgres_original import connect
+from chalicelib.adapters.postgres_original import connect, translated
 from chalicelib.domain.apps import PausedBy
 from chalicelib.domain.original_docora import IMPORTED_MAX_IN_FLIGHT, AppImport, branch_of
 
@@ -46,29 +46,36 @@ _INSERT_WATCH = """
 _COPY_LEDGER = "COPY delivered_files (app_id, repository_id, path, sha256, delivered_at) FROM STDIN"
 
 
+_DOCORA = "Docora's database (DATABASE_URL)"
+
+
 class PostgresImports:
     def __init__(self, url: str) -> None:
-        self._connection = connect(url, "Docora's database (DATABASE_URL)")
+        self._connection = connect(url, _DOCORA)
 
     def is_migrated(self) -> bool:
-        row = self._connection.execute(_IS_MIGRATED).fetchone()
+        with translated(_DOCORA):
+            row = self._connection.execute(_IS_MIGRATED).fetchone()
         return bool(row and row[0])
 
     def present_apps(self, app_ids: list[str]) -> dict[str, bool]:
-        return dict(self._connection.execute(_SELECT_PRESENT, {"ids": app_ids}).fetchall())
+        with translated(_DOCORA):
+            return dict(self._connection.execute(_SELECT_PRESENT, {"ids": app_ids}).fetchall())
 
     def repository_ids(self) -> dict[tuple[str, str], str]:
-        return {(url, branch): rid for url, branch, rid in self._connection.execute(_SELECT_REPOSITORY_IDS)}
+        with translated(_DOCORA):
+            return {(url, branch): rid for url, branch, rid in self._connection.execute(_SELECT_REPOSITORY_IDS)}
 
     def write(self, plan: AppImport, *, now: datetime) -> bool:
         try:
-            with self._connection.transaction():
+            with translated(_DOCORA), self._connection.transaction():
                 if self._connection.execute(_INSERT_APP, _app_params(plan, now)).fetchone() is None:
                     return False
                 self._write_rest(plan, now)
-        except psycopg.errors.UniqueViolation as error:
-            # Docora gained the same repository and branch under another id while the import ran.
-            raise errors.Conflict(f"a row clashes with one Docora has ({error.diag.constraint_name})") from None
+        except psycopg.errors.IntegrityError as error:
+            # Docora gained the same repository under another id while the import ran, or a value breaks a rule
+            # of Docora's schema that the importer does not check beforehand.
+            raise errors.Conflict(f"a row breaks Docora's constraint {error.diag.constraint_name}") from None
         return True
 
     def _write_rest(self, plan: AppImport, now: datetime) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
 import psycopg
 from psycopg.rows import class_row
 
@@ -36,31 +40,38 @@ _SELECT_LEDGER = """
 """
 
 
+_ORIGINAL = "the original's database"
+T = TypeVar("T")
+
+
 class PostgresOriginal:
     def __init__(self, url: str) -> None:
-        self._connection = connect(url, "the original's database")
+        self._connection = connect(url, _ORIGINAL)
         self._connection.read_only = True
 
     def columns(self) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}
-        rows = self._connection.execute(_SELECT_COLUMNS, {"tables": list(READ_COLUMNS)}).fetchall()
+        with translated(_ORIGINAL):
+            rows = self._connection.execute(_SELECT_COLUMNS, {"tables": list(READ_COLUMNS)}).fetchall()
         for table, column in rows:
             found.setdefault(table, set()).add(column)
         return found
 
     def apps(self) -> list[OriginalApp]:
-        return self._connection.cursor(row_factory=class_row(OriginalApp)).execute(_SELECT_APPS).fetchall()
+        return self._rows(OriginalApp, _SELECT_APPS)
 
     def repositories(self) -> list[OriginalRepository]:
-        cursor = self._connection.cursor(row_factory=class_row(OriginalRepository))
-        return cursor.execute(_SELECT_REPOSITORIES).fetchall()
+        return self._rows(OriginalRepository, _SELECT_REPOSITORIES)
 
     def watches(self) -> list[OriginalWatch]:
-        return self._connection.cursor(row_factory=class_row(OriginalWatch)).execute(_SELECT_WATCHES).fetchall()
+        return self._rows(OriginalWatch, _SELECT_WATCHES)
 
     def ledger(self, app_id: str) -> list[LedgerEntry]:
-        cursor = self._connection.cursor(row_factory=class_row(LedgerEntry))
-        return cursor.execute(_SELECT_LEDGER, {"app_id": app_id}).fetchall()
+        return self._rows(LedgerEntry, _SELECT_LEDGER, {"app_id": app_id})
+
+    def _rows(self, kind: type[T], query: str, params: dict[str, str] | None = None) -> list[T]:
+        with translated(_ORIGINAL):
+            return self._connection.cursor(row_factory=class_row(kind)).execute(query, params).fetchall()
 
     def close(self) -> None:
         self._connection.close()
@@ -71,6 +82,24 @@ def connect(url: str, what: str) -> psycopg.Connection:
     try:
         return psycopg.connect(url, autocommit=True, connect_timeout=10)
     except psycopg.OperationalError as error:
-        # libpq's message names the host and the user, never the password.
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise errors.Unavailable(f"cannot connect to {what}: {reason}") from None
+        raise errors.Unavailable(f"cannot connect to {what}: {_first_line(error)}") from None
+    except psycopg.Error:
+        # Its message may quote the malformed string, password included.
+        raise errors.InvalidInput(f"the URL of {what} is not a valid Postgres connection URL") from None
+
+
+@contextmanager
+def translated(what: str) -> Iterator[None]:
+    try:
+        yield
+    except psycopg.OperationalError as error:
+        raise errors.Unavailable(
+            f"lost {what}: {_first_line(error)}; run the import again: the apps written so far are whole and are left "
+            "alone"
+        ) from None
+
+
+def _first_line(error: psycopg.Error) -> str:
+    # libpq's messages name the host and the user, never the password.
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

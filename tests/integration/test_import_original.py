@@ -291,3 +291,25 @@ def test_rows_docora_cannot_take_are_skipped_or_imported_paused_each_with_its_re
         (row[0], row[6]) for row in table_rows(database_url)["apps"]
     )  # only the two imported, one of them paused
     assert states == {good: "active", private: "paused"}
+
+
+def test_a_source_that_cannot_be_reached_or_read_is_refused_without_echoing_its_url(database_url, capsys):
+    unreachable = "postgresql://importer:hunter2-secret@127.0.0.1:1/original"
+    malformed = "host=127.0.0.1 password=hunter2-secret broken"
+    env = {**ENV, "DATABASE_URL": as_url(database_url)}
+
+    statuses = [import_original.main(["--from", url], env) for url in (unreachable, malformed)]
+
+    err = capsys.readouterr().err
+    assert statuses == [1, 1]
+    assert "refused: cannot connect to the original's database" in err
+    assert "refused: the URL of the original's database is not a valid Postgres connection URL" in err
+    assert "hunter2" not in err
+
+
+def test_an_unmigrated_docora_database_is_refused(original, capsys):
+    seed(original, "http://127.0.0.1:9")
+
+    assert import_original.main(["--from", as_url(original.url)], {**ENV, "DATABASE_URL": as_url(original.url)}) == 1
+
+    assert "Docora's database is not migrated: run `make migrate` first" in capsys.readouterr().err
