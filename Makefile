@@ -9,7 +9,7 @@ PACKAGE_DIR = .docora/package-$(STAGE)
 TEST_ENV = TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres} \
 	TEST_REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
 
-.PHONY: test-slow .venv .venv-localstack run migrate package lint-template test
+.PHONY: test-slow .venv .venv-localstack run migrate import-original package lint-template test
 
 # ---- environments and local stack --------------------------------------------
 
@@ -43,6 +43,11 @@ run: .venv/.installed $(if $(AWS_ENDPOINT_URL),,.venv-localstack/.installed)
 # Applies sql/migrations to the database named by DATABASE_URL.
 migrate: .venv/.installed
 	.venv/bin/python -m chalicelib.migrate
+
+# Imports the original Docora's database (FROM=its DATABASE_URL) into DATABASE_URL, with the original's
+# ENCRYPTION_KEY; DRY_RUN=1 only reports. docs/migrating.md is the whole procedure.
+import-original: .venv/.installed
+	.venv/bin/python -m chalicelib.import_original --from "$(FROM)" $(if $(DRY_RUN),--dry-run,)
 
 # What CloudFormation deploys: sam.json (with .chalice/merge-template.json merged in) and deployment.zip.
 package: .venv/.installed

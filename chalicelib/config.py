@@ -52,6 +52,7 @@ class Settings:
     circuit_breaker_cooldown_ms: int = 30 * 60 * 1000
     public_rate_limit_per_minute: int = 60
     app_rate_limit_per_minute: int = 600
+    imported_token_attempts_per_minute: int = 10
     delivery_rate_limit_per_minute: int = 6000
     max_request_bytes: int = 64 * 1024
     webhook_timeout_ms: int = 30_000
@@ -107,6 +108,9 @@ class Settings:
                 "PUBLIC_RATE_LIMIT_PER_MINUTE", cls.public_rate_limit_per_minute
             ),
             app_rate_limit_per_minute=env.positive_int("APP_RATE_LIMIT_PER_MINUTE", cls.app_rate_limit_per_minute),
+            imported_token_attempts_per_minute=env.positive_int(
+                "IMPORTED_TOKEN_ATTEMPTS_PER_MINUTE", cls.imported_token_attempts_per_minute
+            ),
             delivery_rate_limit_per_minute=env.positive_int(
                 "DELIVERY_RATE_LIMIT_PER_MINUTE", cls.delivery_rate_limit_per_minute
             ),
@@ -153,6 +157,12 @@ def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:
     """DATABASE_URL alone, for tools such as the migration runner that need nothing else."""
     env = _Reader(os.environ if environ is None else environ)
     return env.url("DATABASE_URL", schemes=("postgres", "postgresql"))
+
+
+def import_settings_from_env(environ: Mapping[str, str] | None = None) -> tuple[str, bytes, bool]:
+    """DATABASE_URL, ENCRYPTION_KEY and ALLOW_PRIVATE_WEBHOOK_TARGETS: what the importer needs, and nothing else."""
+    env = _Reader(os.environ if environ is None else environ)
+    return database_url_from_env(env.environ), env.hex_key("ENCRYPTION_KEY"), env.flag("ALLOW_PRIVATE_WEBHOOK_TARGETS")
 
 
 class _Reader:

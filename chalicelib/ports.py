@@ -15,6 +15,7 @@ from chalicelib.domain.circuit_breaker import Circuit
 from chalicelib.domain.deliveries import Attempt, Change, Retry
 from chalicelib.domain.head_checks import CheckRecord, CheckTarget, HeadProbe, ProbedHead
 from chalicelib.domain.operations import ListPage, ListQuery, Operation
+from chalicelib.domain.original_docora import AppImport, LedgerEntry, OriginalApp, OriginalRepository, OriginalWatch
 from chalicelib.domain.repositories import NewRepository, NewWatch, Repository, Watch, WatchStatus
 from chalicelib.domain.snapshots import BlobFacts, FetchedTree, SnapshotDelta, SnapshotFile
 
@@ -27,6 +28,14 @@ class Apps(Protocol):
     def get_many(self, app_ids: list[str]) -> dict[str, App]: ...
 
     def by_token_lookup(self, token_lookup: bytes) -> App | None: ...
+
+    def awaiting_token_lookup(self) -> list[App]:
+        """Apps imported from the original Docora whose token has not authenticated here yet (no lookup key)."""
+        ...
+
+    def claim_token_lookup(self, app_id: str, token_lookup: bytes) -> bool:
+        """Store the lookup key of an imported app's token, once: False when it already has one."""
+        ...
 
     def record_receiver_answer(self, app_id: str, *, succeeded: bool, timed_out: bool, at: datetime) -> datetime | None:
         """How the app's receiver last answered a job; since when it has taken nothing (None: it takes what is sent)."""
@@ -460,6 +469,42 @@ class RateLimiter(Protocol):
 class Resolver(Protocol):
     def addresses(self, host: str) -> list[str]:
         """Every address `host` resolves to; an empty list when it does not resolve."""
+        ...
+
+
+class OriginalDocora(Protocol):
+    """The original TypeScript Docora's database, read only (python -m chalicelib.import_original)."""
+
+    def columns(self) -> dict[str, set[str]]:
+        """The columns of each table the importer reads, as the database has them."""
+        ...
+
+    def apps(self) -> list[OriginalApp]: ...
+
+    def repositories(self) -> list[OriginalRepository]: ...
+
+    def watches(self) -> list[OriginalWatch]: ...
+
+    def ledger(self, app_id: str) -> list[LedgerEntry]: ...
+
+
+class ImportTarget(Protocol):
+    """Docora's database as the importer writes it: whole apps, ids kept."""
+
+    def is_migrated(self) -> bool:
+        """Whether the migrations the import needs are applied."""
+        ...
+
+    def present_apps(self, app_ids: list[str]) -> dict[str, bool]:
+        """Which of these apps are here already, each with whether it was imported."""
+        ...
+
+    def repository_ids(self) -> dict[tuple[str, str], str]:
+        """Every repository's id by (github_url, branch)."""
+        ...
+
+    def write(self, plan: AppImport, *, now: datetime) -> bool:
+        """Write the app and what hangs off it in one transaction; False when the app is there already."""
         ...
 
 

@@ -131,6 +131,7 @@ def configs_from(settings: Settings) -> Configs:
             onboarding_open=settings.onboarding_mode == "open",
             public_requests_per_minute=settings.public_rate_limit_per_minute,
             app_requests_per_minute=settings.app_rate_limit_per_minute,
+            imported_token_attempts_per_minute=settings.imported_token_attempts_per_minute,
         ),
         accounts=AccountConfig(
             allow_private_targets=settings.allow_private_webhook_targets,

@@ -20,7 +20,7 @@ from typing import Any
 from dulwich.ignore import IgnoreFilter, read_ignore_patterns
 
 from chalicelib import errors
-from chalicelib.domain import deliveries, snapshots
+from chalicelib.domain import deliveries, github_urls, snapshots
 from chalicelib.domain.apps import App, AppChanges, NewApp, PausedBy
 from chalicelib.domain.bundles import BundleSlot, NewContent, StoredContent, StoredObjects
 from chalicelib.domain.circuit_breaker import Circuit
@@ -39,7 +39,7 @@ def _now() -> datetime:
 
 @dataclass
 class _Tables:
-    apps: dict[str, tuple[App, bytes]] = field(default_factory=dict)
+    apps: dict[str, tuple[App, bytes | None]] = field(default_factory=dict)
     repositories: dict[str, Repository] = field(default_factory=dict)
     watches: dict[tuple[str, str], Watch] = field(default_factory=dict)
     snapshots: dict[str, tuple[str, dict[str, bytes]]] = field(default_factory=dict)
@@ -86,6 +86,21 @@ class InMemoryApps:
 
     def by_token_lookup(self, token_lookup: bytes) -> App | None:
         return next((app for app, lookup in self._tables.apps.values() if lookup == token_lookup), None)
+
+    def awaiting_token_lookup(self) -> list[App]:
+        waiting = [app for app, lookup in self._tables.apps.values() if lookup is None]
+        return sorted(waiting, key=lambda app: (app.created_at, app.id))
+
+    def claim_token_lookup(self, app_id: str, token_lookup: bytes) -> bool:
+        app, lookup = self._tables.apps[app_id]
+        if lookup is not None:
+            return False
+        self._tables.apps[app_id] = (app, token_lookup)
+        return True
+
+    def add_imported(self, app: App) -> None:
+        """What the importer writes: an app with a bcrypt hash and no lookup key yet (the Postgres side is SQL)."""
+        self._tables.apps[app.id] = (app, None)
 
     def record_receiver_answer(self, app_id: str, *, succeeded: bool, timed_out: bool, at: datetime) -> datetime | None:
         app = self.get(app_id)
@@ -153,8 +168,13 @@ class InMemoryRepositories:
         return self._tables.repositories.get(repository_id)
 
     def find(self, github_url: str, branch: str) -> Repository | None:
+        wanted = (github_urls.comparable(github_url), branch)
         return next(
-            (r for r in self._tables.repositories.values() if (r.github_url, r.branch) == (github_url, branch)),
+            (
+                r
+                for r in self._tables.repositories.values()
+                if (github_urls.comparable(r.github_url), r.branch) == wanted
+            ),
             None,
         )
 

@@ -50,6 +50,18 @@ _SELECT_BY_TOKEN_LOOKUP = """
       FROM apps
      WHERE token_lookup = %(token_lookup)s
 """
+# Few rows, and fewer as imported apps authenticate: a partial index holds exactly these.
+_SELECT_AWAITING_TOKEN_LOOKUP = """
+    SELECT id, app_name, email, website, description, base_url, token_hash, client_auth_key_encrypted, delivery_state,
+           created_at, previous_client_auth_key_encrypted, previous_client_auth_key_expires_at, paused_reason,
+           max_in_flight, consecutive_timeouts, failing_since, last_success_at, paused_by
+      FROM apps
+     WHERE token_lookup IS NULL
+     ORDER BY created_at, id
+"""
+_CLAIM_TOKEN_LOOKUP = """
+    UPDATE apps SET token_lookup = %(token_lookup)s WHERE id = %(id)s AND token_lookup IS NULL
+"""
 _SET_TOKEN = """
     UPDATE apps SET token_lookup = %(token_lookup)s, token_hash = %(token_hash)s, updated_at = now() WHERE id = %(id)s
 """
@@ -109,6 +121,14 @@ class PostgresApps:
 
     def by_token_lookup(self, token_lookup: bytes) -> App | None:
         return self._cursor.execute(_SELECT_BY_TOKEN_LOOKUP, {"token_lookup": token_lookup}).fetchone()
+
+    def awaiting_token_lookup(self) -> list[App]:
+        return self._cursor.execute(_SELECT_AWAITING_TOKEN_LOOKUP).fetchall()
+
+    def claim_token_lookup(self, app_id: str, token_lookup: bytes) -> bool:
+        params = {"id": app_id, "token_lookup": token_lookup}
+        with self._cursor.connection.cursor() as cursor:
+            return cursor.execute(_CLAIM_TOKEN_LOOKUP, params).rowcount == 1
 
     def pause(self, app_id: str, *, reason: str, by: PausedBy) -> None:
         self._cursor.execute(_PAUSE, {"id": app_id, "reason": reason, "by": by.value})

@@ -12,12 +12,14 @@ from chalicelib.domain.circuit_breaker import Circuit
 from chalicelib.domain.head_checks import CheckRecord, CheckTarget
 from chalicelib.domain.repositories import NewRepository, Repository
 
-# ON CONFLICT DO UPDATE (a no-op update) so RETURNING yields the existing row when two apps
-# register the same repository at once.
+# ON CONFLICT DO UPDATE (a no-op update) so RETURNING yields the existing row when two apps register the same
+# repository at once. The conflict is on the URL's comparable form (domain.github_urls.comparable), so a repository
+# imported from the original Docora with its own spelling is found, and keeps that spelling.
 _UPSERT = """
     INSERT INTO repositories (id, github_url, owner, name, branch, is_private)
     VALUES (%(id)s, %(github_url)s, %(owner)s, %(name)s, %(branch)s, %(is_private)s)
-    ON CONFLICT (github_url, branch) DO UPDATE SET github_url = EXCLUDED.github_url
+    ON CONFLICT ((lower(regexp_replace(github_url, '\\.git$', ''))), branch)
+        DO UPDATE SET github_url = repositories.github_url
     RETURNING id, github_url, owner, name, branch, is_private, consecutive_failures,
               circuit_open_until, last_error, last_head, last_checked_at, created_at,
               last_scanned_at, next_check_at, last_push_at
@@ -32,7 +34,7 @@ _SELECT_BY_URL = """
     SELECT id, github_url, owner, name, branch, is_private, consecutive_failures, circuit_open_until, last_error,
            last_head, last_checked_at, created_at, last_scanned_at, next_check_at, last_push_at
       FROM repositories
-     WHERE github_url = %(github_url)s AND branch = %(branch)s
+     WHERE lower(regexp_replace(github_url, '\\.git$', '')) = lower(%(github_url)s) AND branch = %(branch)s
 """
 # Snapshots and their files go with the repository (ON DELETE CASCADE); contents in S3 are shared
 # between repositories by SHA-256 and expire by the bucket's lifecycle rule.

@@ -75,6 +75,16 @@ def _repository(path: str, field: str) -> GitHubUrl:
     return GitHubUrl(owner=owner.lower(), name=name.lower())
 
 
+def comparable(github_url: str) -> str:
+    """The form in which two spellings of one repository's URL are equal.
+
+    Docora stores URLs already in this form; repositories imported from the original Docora keep its spelling (a
+    receiver must get the same `github_url` as before), which may have capitals or `.git`. Postgres indexes the same
+    expression (sql/migrations/0012_accept_imported_token_hashes.sql).
+    """
+    return github_url.removesuffix(".git").lower()
+
+
 def check_github_token(token: str, *, field: str = "github_token") -> str:
     """Return `token` when it has the shape of a classic, fine-grained or installation token.
 

@@ -75,6 +75,41 @@ def test_two_apps_cannot_share_a_token_lookup(store):
         tx.apps.add(new_app())
 
 
+def test_an_app_without_a_lookup_key_waits_until_its_key_is_claimed_once(backend):
+    store, seeder = backend
+    with store.transaction() as tx:
+        waiting = tx.apps.add(new_app(b"A" * 32))
+        tx.apps.add(new_app(b"B" * 32))
+    seeder.forget_token_lookup(waiting.id)  # as the importer writes an app of the original Docora
+
+    with store.transaction() as tx:
+        assert [app.id for app in tx.apps.awaiting_token_lookup()] == [waiting.id]
+        assert tx.apps.claim_token_lookup(waiting.id, b"C" * 32) is True
+        assert tx.apps.claim_token_lookup(waiting.id, b"D" * 32) is False
+
+    with store.transaction() as tx:
+        assert tx.apps.awaiting_token_lookup() == []
+        found = tx.apps.by_token_lookup(b"C" * 32)
+        assert found is not None and found.id == waiting.id
+
+
+def test_a_repository_spelled_the_original_docoras_way_is_found_and_kept_by_its_comparable_url(store):
+    with store.transaction() as tx:
+        imported = tx.repositories.add(
+            NewRepository(tokens.new_repository_id(), "https://github.com/Acme/Widgets.git", "Acme", "Widgets", "main",
+                          False)
+        )  # fmt: skip
+
+    with store.transaction() as tx:
+        found = tx.repositories.find("https://github.com/acme/widgets", "main")
+        registered = tx.repositories.add(new_repository("https://github.com/acme/widgets"))
+        other_branch = tx.repositories.find("https://github.com/acme/widgets", "dev")
+
+    assert found == registered == imported
+    assert registered.github_url == "https://github.com/Acme/Widgets.git"
+    assert other_branch is None
+
+
 def test_a_failed_transaction_leaves_nothing_behind(store):
     with pytest.raises(RuntimeError), store.transaction() as tx:
         app = tx.apps.add(new_app())
@@ -301,6 +336,9 @@ class _InMemorySeeder:
     def pause(self, app_id: str) -> None:
         self._apps.pause(app_id, reason="paused by the operator", by=PausedBy.OPERATOR)
 
+    def forget_token_lookup(self, app_id: str) -> None:
+        self._tables.apps[app_id] = (self._tables.apps[app_id][0], None)
+
     def skipped(self, repository_id: str) -> list[tuple[str, str, int | None]]:
         found = self._tables.snapshot_skipped.get(repository_id, {}).values()
         return sorted((item.path, item.reason, item.size) for item in found)
@@ -321,6 +359,10 @@ class _PostgresSeeder:
     def pause(self, app_id: str) -> None:
         with psycopg.connect(self._url) as connection:
             connection.execute("UPDATE apps SET delivery_state = 'paused' WHERE id = %s", (app_id,))
+
+    def forget_token_lookup(self, app_id: str) -> None:
+        with psycopg.connect(self._url) as connection:
+            connection.execute("UPDATE apps SET token_lookup = NULL WHERE id = %s", (app_id,))
 
     def skipped(self, repository_id: str) -> list[tuple[str, str, int | None]]:
         with psycopg.connect(self._url) as connection:
