@@ -21,6 +21,7 @@ class AccessConfig:
     onboarding_open: bool = False
     public_requests_per_minute: int = 60  # per client IP, on public routes
     app_requests_per_minute: int = 600
+    login_attempts_per_minute: int = 10  # per client IP, at the dashboard's sign-in
 
 
 def admit_app(token: str | None, *, config: AccessConfig, deps: Deps) -> App:
