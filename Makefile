@@ -9,7 +9,7 @@ PACKAGE_DIR = .docora/package-$(STAGE)
 TEST_ENV = TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres} \
 	TEST_REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
 
-.PHONY: test-slow .venv .venv-localstack run migrate package lint-template test
+.PHONY: test-slow .venv .venv-localstack run migrate package lint-template test chromium screenshots
 
 # ---- environments and local stack --------------------------------------------
 
@@ -55,8 +55,17 @@ lint-template: package
 
 # ---- tests and lint ----------------------------------------------------------
 
-# Lint, layering, the AWS template, unit and integration tests, then the end-to-end tier on LocalStack.
-test: .venv/.installed .venv-localstack/.installed
+# Debian's headless Chromium and its driver, for the browser tier (tests/browser); installed only when missing.
+chromium:
+	test -x /usr/bin/chromium && test -x /usr/bin/chromedriver || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+# docs/screenshots/*.png, taken by the browser tier's tests, for the README.
+screenshots: .venv/.installed chromium
+	DOCORA_SCREENSHOTS=1 $(TEST_ENV) .venv/bin/pytest -q tests/browser
+
+# Lint, layering, the AWS template, unit, integration and browser tests, then the end-to-end tier on LocalStack.
+test: .venv/.installed .venv-localstack/.installed chromium
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/lint-imports
