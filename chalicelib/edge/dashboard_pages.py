@@ -23,23 +23,13 @@ from chalice.app import Request
 from chalicelib import errors, wiring
 from chalicelib.domain.operator_sessions import OperatorSession
 from chalicelib.edge import replies, requests
+from chalicelib.edge.page_headers import secured
 from chalicelib.services import operator_sessions
 
 SESSION_COOKIE = "docora_session"
 LOGIN_COOKIE = "docora_login"  # the sign-in form's double-submit token: no session exists yet to hold one
 FORM = "application/x-www-form-urlencoded"
 _MAX_FORM_BYTES = 16 * 1024
-_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": _CSP,
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
 _TEMPLATES = Path(__file__).parent / "templates"
 _ERROR_STATUS = {
     errors.InvalidInput: 400,
@@ -172,18 +162,6 @@ def render(visit: Visit, template: str, *, status: int = 200, headers: Mapping[s
 
 def redirect(location: str, headers: Mapping[str, str] | None = None) -> Response:
     return Response(body="", status_code=303, headers={"Location": location, **(headers or {})})
-
-
-def secured(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
-
-
-def static_file(name: str, content_type: str) -> Response:
-    body = (Path(__file__).parent / "static" / name).read_text(encoding="utf-8")
-    headers = {"Content-Type": content_type, "Cache-Control": "public, max-age=300"}
-    return secured(Response(body=body, status_code=200, headers=headers))
 
 
 def list_query(visit: Visit, *, default_sort: str, page_size: int = 25) -> Any:

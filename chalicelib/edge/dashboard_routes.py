@@ -8,9 +8,8 @@ from pydantic import ValidationError
 from chalicelib import errors, wiring
 from chalicelib.domain import tokens
 from chalicelib.domain.operator_sessions import SESSION_LIFETIME, FailedFilter
-from chalicelib.edge import client_routes, models, requests
+from chalicelib.edge import client_routes, models, page_headers, requests
 from chalicelib.edge.dashboard_pages import LOGIN_COOKIE, SESSION_COOKIE, Dashboard, Visit, list_query, redirect, render
-from chalicelib.edge.dashboard_pages import static_file as _static_file
 from chalicelib.services import admin, app_accounts, operations, operator_sessions, watching
 
 dashboard = Dashboard(__name__)
@@ -195,14 +194,9 @@ def onboard_app(visit: Visit) -> Response:
     return render(visit, "credentials.html", nav="onboard", onboarded=onboarded)
 
 
-@dashboard.page("/admin/static/dashboard.css", signed_in=False)
-def serve_stylesheet(visit: Visit) -> Response:
-    return _static_file("dashboard.css", "text/css; charset=utf-8")
-
-
-@dashboard.page("/admin/static/dashboard.js", signed_in=False)
-def serve_script(visit: Visit) -> Response:
-    return _static_file("dashboard.js", "text/javascript; charset=utf-8")
+@dashboard.page("/admin/static/{name}", signed_in=False)
+def serve_asset(visit: Visit, name: str) -> Response:
+    return page_headers.asset(name)
 
 
 def _failed_filter(values: object) -> FailedFilter:
