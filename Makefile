@@ -9,7 +9,7 @@ PACKAGE_DIR = .docora/package-$(STAGE)
 TEST_ENV = TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres} \
 	TEST_REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
 
-.PHONY: test-slow .venv .venv-localstack run migrate import-original package lint-template test
+.PHONY: test-slow .venv .venv-localstack run migrate import-original package lint-template test chromium screenshots swagger-ui
 
 # ---- environments and local stack --------------------------------------------
 
@@ -60,8 +60,26 @@ lint-template: package
 
 # ---- tests and lint ----------------------------------------------------------
 
-# Lint, layering, the AWS template, unit and integration tests, then the end-to-end tier on LocalStack.
-test: .venv/.installed .venv-localstack/.installed
+# Debian's headless Chromium and its driver, for the browser tier (tests/browser); installed only when missing.
+chromium:
+	test -x /usr/bin/chromium && test -x /usr/bin/chromedriver || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+# Swagger UI for /docs, vendored in chalicelib/edge/static/swagger-ui: fetched from the npm registry again at this version.
+SWAGGER_UI_VERSION = 5.35.0
+swagger-ui:
+	rm -rf .docora/swagger-ui && mkdir -p .docora/swagger-ui
+	cd .docora/swagger-ui && npm pack --silent swagger-ui-dist@$(SWAGGER_UI_VERSION) && tar xzf swagger-ui-dist-*.tgz
+	cd .docora/swagger-ui/package && cp swagger-ui-bundle.js swagger-ui.css LICENSE NOTICE \
+		swagger-ui-bundle.js.LICENSE.txt ../../../chalicelib/edge/static/swagger-ui/
+	sed -i 's/^swagger-ui-dist [0-9.]*,/swagger-ui-dist $(SWAGGER_UI_VERSION),/' chalicelib/edge/static/swagger-ui/VERSION
+
+# docs/screenshots/*.png, taken by the browser tier's tests, for the README.
+screenshots: .venv/.installed chromium
+	DOCORA_SCREENSHOTS=1 $(TEST_ENV) .venv/bin/pytest -q tests/browser
+
+# Lint, layering, the AWS template, unit, integration and browser tests, then the end-to-end tier on LocalStack.
+test: .venv/.installed .venv-localstack/.installed chromium
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/lint-imports

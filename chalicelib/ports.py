@@ -15,6 +15,7 @@ from chalicelib.domain.circuit_breaker import Circuit
 from chalicelib.domain.deliveries import Attempt, Change, Retry
 from chalicelib.domain.head_checks import CheckRecord, CheckTarget, HeadProbe, ProbedHead
 from chalicelib.domain.operations import ListPage, ListQuery, Operation
+from chalicelib.domain.operator_sessions import FailedFilter, OperatorSession
 from chalicelib.domain.original_docora import AppImport, LedgerEntry, OriginalApp, OriginalRepository, OriginalWatch
 from chalicelib.domain.repositories import NewRepository, NewWatch, Repository, Watch, WatchStatus
 from chalicelib.domain.snapshots import BlobFacts, FetchedTree, SnapshotDelta, SnapshotFile
@@ -208,6 +209,10 @@ class Operations(Protocol):
 
     def running(self, *, limit: int) -> list[str]: ...
 
+    def recent(self, *, limit: int) -> list[Operation]:
+        """The newest operations first."""
+        ...
+
 
 class AdminViews(Protocol):
     """Read models of the operator API, kept in SQL; the in-memory fake is held to it by a contract test."""
@@ -221,6 +226,12 @@ class AdminViews(Protocol):
     def failed_watches(self, app_id: str | None) -> list[tuple[str, str]]: ...
 
     def watches_of_app(self, app_id: str) -> list[tuple[str, str]]: ...
+
+    def failed_page(self, matching: FailedFilter, *, limit: int, offset: int) -> ListPage:
+        """Failed watches whose app, repository and error contain the filter's texts, newest failure first."""
+        ...
+
+    def failed_matching(self, matching: FailedFilter) -> list[tuple[str, str]]: ...
 
 
 @dataclass(frozen=True)
@@ -466,6 +477,16 @@ class RateLimiter(Protocol):
     def ping(self) -> None: ...
 
 
+class Sessions(Protocol):
+    """The operator's dashboard sessions, each kept until it expires or is ended."""
+
+    def put(self, session: OperatorSession, *, now: datetime) -> None: ...
+
+    def get(self, session_id: str) -> OperatorSession | None: ...
+
+    def end(self, session_id: str) -> None: ...
+
+
 class Resolver(Protocol):
     def addresses(self, host: str) -> list[str]:
         """Every address `host` resolves to; an empty list when it does not resolve."""
@@ -526,5 +547,6 @@ class Deps:
     slots: Slots
     delivery_queue: DeliveryQueue
     webhooks: Webhooks
+    sessions: Sessions
     # The delivery job's sender threads: a transfer runs there while the job's thread starts others and acknowledges.
     workers: Executor

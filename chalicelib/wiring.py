@@ -24,6 +24,7 @@ from chalicelib.adapters.github_rest import GitHubRest
 from chalicelib.adapters.postgres import PostgresStore
 from chalicelib.adapters.redis_locks import RedisLocks
 from chalicelib.adapters.redis_rate_limits import RedisRateLimiter
+from chalicelib.adapters.redis_sessions import RedisSessions
 from chalicelib.adapters.redis_slots import RedisSlots
 from chalicelib.adapters.s3_contents import S3Contents
 from chalicelib.adapters.socket_resolver import SocketResolver
@@ -111,6 +112,7 @@ def build(settings: Settings) -> Deps:
             resolver=resolver.addresses,
             connections_per_host=settings.max_in_flight_ceiling,
         ),
+        sessions=RedisSessions(redis),
         workers=ThreadPoolExecutor(settings.delivery_threads, thread_name_prefix="webhook"),
     )
 

@@ -28,6 +28,7 @@ from chalicelib.domain.deliveries import Attempt, Change, Retry
 from chalicelib.domain.git_refs import check_branch_name
 from chalicelib.domain.head_checks import CheckRecord, CheckTarget, HeadProbe, ProbedHead
 from chalicelib.domain.operations import ListPage, ListQuery, Operation
+from chalicelib.domain.operator_sessions import FailedFilter, OperatorSession
 from chalicelib.domain.repositories import NewRepository, NewWatch, Repository, Watch, WatchStatus
 from chalicelib.domain.snapshots import BlobFacts, FetchedTree, SkippedFile, SnapshotDelta, SnapshotFile, TreeEntry
 from chalicelib.ports import GitHubRepository, SlotLease, SlotRequest, Transaction, WebhookResult
@@ -580,6 +581,10 @@ class InMemoryOperations:
         running = [operation for operation, _ in self._tables.operations.values() if operation.status == "running"]
         return [operation.id for operation in sorted(running, key=lambda operation: operation.created_at)[:limit]]
 
+    def recent(self, *, limit: int) -> list[Operation]:
+        operations = sorted((operation for operation, _ in self._tables.operations.values()), key=lambda o: o.id)
+        return sorted(operations, key=lambda operation: operation.created_at, reverse=True)[:limit]
+
 
 @dataclass(frozen=True)
 class _OperatorList:
@@ -592,7 +597,13 @@ class _OperatorList:
 _OPERATOR_LISTS = {
     "apps": _OperatorList(
         ("id", "app_name", "email", "base_url"),
-        {"created_at": "created_at", "app_name": "app_name", "email": "email"},
+        {
+            "created_at": "created_at",
+            "app_name": "app_name",
+            "email": "email",
+            "failing_since": "failing_since",
+            "last_success_at": "last_success_at",
+        },
         ("id",),
     ),
     "repositories": _OperatorList(
@@ -632,6 +643,7 @@ class InMemoryAdminViews:
             "open_circuits": sum(r.circuit_open_until is not None and r.circuit_open_until > now for r in repositories),
             "attempts_last_hour": len(recent),
             "failures_last_hour": sum(attempt.error is not None for attempt in recent),
+            "overdue_checks": sum((r.next_check_at or r.created_at) < now - _OVERDUE_AFTER for r in repositories),
             "watches": {status: statuses.count(status) for status in ("pending", "syncing", "synced", "failed")},
         }
 
@@ -663,9 +675,21 @@ class InMemoryAdminViews:
     def watches_of_app(self, app_id: str) -> list[tuple[str, str]]:
         return sorted(key for key in self._tables.watches if key[0] == app_id)
 
+    def failed_page(self, matching: FailedFilter, *, limit: int, offset: int) -> ListPage:
+        rows = [row for row in self._failed_watches() if _matches(row, matching)]
+        rows.sort(key=lambda row: (row["app_id"], row["repository_id"]))
+        rows.sort(key=lambda row: row["updated_at"], reverse=True)
+        return ListPage(items=rows[offset : offset + limit], total=len(rows))
+
+    def failed_matching(self, matching: FailedFilter) -> list[tuple[str, str]]:
+        matched = [row for row in self._failed_watches() if _matches(row, matching)]
+        return sorted((row["app_id"], row["repository_id"]) for row in matched)
+
     def _apps(self) -> list[dict[str, object]]:
+        shown = ("id", "app_name", "email", "base_url", "delivery_state", "paused_reason", "created_at",
+                 "failing_since", "last_success_at")  # fmt: skip
         return [
-            _columns(app, "id", "app_name", "email", "base_url", "delivery_state", "paused_reason", "created_at")
+            _columns(app, *shown)
             | {
                 "watches": sum(owner == app.id for owner, _ in self._tables.watches),
                 "failed_watches": sum(
@@ -679,9 +703,17 @@ class InMemoryAdminViews:
         shown = ("id", "github_url", "branch", "is_private", "last_head", "last_checked_at", "consecutive_failures",
                  "circuit_open_until", "last_error", "created_at")  # fmt: skip
         return [
-            _columns(r, *shown) | {"watches": sum(watched == r.id for _, watched in self._tables.watches)}
+            _columns(r, *shown, "next_check_at")
+            | {
+                "watches": sum(watched == r.id for _, watched in self._tables.watches),
+                "app_names": self._names_watching(r.id),
+            }
             for r in self._tables.repositories.values()
         ]
+
+    def _names_watching(self, repository_id: str) -> list[str]:
+        owners = [owner for owner, watched in self._tables.watches if watched == repository_id]
+        return [name for name, _ in sorted((self._tables.apps[owner][0].app_name, owner) for owner in owners)[:20]]
 
     def _failed_watches(self) -> list[dict[str, object]]:
         return [
@@ -708,6 +740,41 @@ class InMemoryAdminViews:
 
 def _columns(row: object, *names: str) -> dict[str, object]:
     return {name: getattr(row, name) for name in names}
+
+
+_OVERDUE_AFTER = timedelta(minutes=2)  # as postgres_admin.OVERDUE_AFTER
+
+
+def _contains(value: object, text: str | None) -> bool:
+    return not text or text.lower() in str(value or "").lower()
+
+
+def _matches(row: dict[str, Any], matching: FailedFilter) -> bool:
+    return (
+        (_contains(row["app_id"], matching.app) or _contains(row["app_name"], matching.app))
+        and (_contains(row["repository_id"], matching.repository) or _contains(row["github_url"], matching.repository))
+        and (matching.error is None or (row["last_error"] is not None and _contains(row["last_error"], matching.error)))
+    )
+
+
+class InMemorySessions:
+    """Sessions by id, each gone once its time is up (by the clock the caller passes to `put`, and `now` here)."""
+
+    def __init__(self) -> None:
+        self.kept: dict[str, OperatorSession] = {}
+        self.now: datetime | None = None  # set by a test to let sessions expire
+
+    def put(self, session: OperatorSession, *, now: datetime) -> None:
+        self.kept[session.id] = session
+
+    def get(self, session_id: str) -> OperatorSession | None:
+        session = self.kept.get(session_id)
+        if session is not None and self.now is not None and session.expires_at <= self.now:
+            return None
+        return session
+
+    def end(self, session_id: str) -> None:
+        self.kept.pop(session_id, None)
 
 
 class InMemoryStore:

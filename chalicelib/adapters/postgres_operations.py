@@ -28,6 +28,10 @@ _CANCEL = """
     UPDATE operations SET status = 'cancelled', remaining = '[]', updated_at = %(now)s
      WHERE id = %(id)s AND status = 'running'
 """
+_SELECT_RECENT = """
+    SELECT id, kind, app_id, status, total, done, created_at, updated_at FROM operations
+     ORDER BY created_at DESC, id LIMIT %(limit)s
+"""
 _SELECT_RUNNING = "SELECT id FROM operations WHERE status = 'running' ORDER BY created_at LIMIT %(limit)s"
 
 
@@ -68,3 +72,7 @@ class PostgresOperations:
 
     def running(self, *, limit: int) -> list[str]:
         return [operation_id for (operation_id,) in self._connection.execute(_SELECT_RUNNING, {"limit": limit})]
+
+    def recent(self, *, limit: int) -> list[Operation]:
+        with self._connection.cursor(row_factory=class_row(Operation)) as cursor:
+            return cursor.execute(_SELECT_RECENT, {"limit": limit}).fetchall()

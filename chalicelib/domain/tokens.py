@@ -62,3 +62,12 @@ def token_lookup_key(token: str, secret: bytes) -> bytes:
 def same_secret(a: str, b: str) -> bool:
     """Compare two secrets in time that does not depend on where they first differ."""
     return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
+
+
+def new_session_id() -> str:
+    """An operator's dashboard session: 256 bits, URL-safe, for a cookie."""
+    return secrets.token_urlsafe(32)
+
+
+def new_csrf_token() -> str:
+    return secrets.token_urlsafe(32)

@@ -15,7 +15,15 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from chalice import Chalice, ConvertToMiddleware, Rate
 
 from chalicelib import config, messages, wiring
-from chalicelib.edge import client_routes, endpoints, observability, operator_routes, replies, service_routes
+from chalicelib.edge import (
+    client_routes,
+    dashboard_routes,
+    endpoints,
+    observability,
+    operator_routes,
+    replies,
+    service_routes,
+)
 from chalicelib.edge.observability import logger, metrics, tracer
 from chalicelib.services import delivering, scanning, sweeping
 
@@ -25,6 +33,7 @@ app.register_middleware(ConvertToMiddleware(metrics.log_metrics(capture_cold_sta
 app.register_middleware(ConvertToMiddleware(tracer.capture_lambda_handler))
 for routes in (service_routes.routes, client_routes.routes, operator_routes.routes):
     app.register_blueprint(routes.blueprint)
+app.register_blueprint(dashboard_routes.dashboard.blueprint)
 _method_refusals = endpoints.Routes(__name__)
 endpoints.refuse_other_methods(_method_refusals)
 app.register_blueprint(_method_refusals.blueprint)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from chalice import Response
 
 from chalicelib import __version__, errors, wiring
-from chalicelib.edge import models, openapi, replies
+from chalicelib.edge import models, openapi, page_headers, replies
 from chalicelib.edge.endpoints import Auth, Reply, Routes
 from chalicelib.services import github_events, health
 
@@ -59,7 +59,14 @@ def show_openapi() -> Response:
     replies={200: None},
 )
 def show_docs() -> Response:
-    return Response(body=openapi.docs_page(), headers={"Content-Type": "text/html; charset=utf-8"})
+    headers = {"Content-Type": "text/html; charset=utf-8", **page_headers.SECURITY_HEADERS}
+    return Response(body=openapi.docs_page(), headers=headers)
+
+
+# The /docs page's files: Swagger UI, vendored, and the script that starts it. Files, not API operations.
+@routes.blueprint.route("/docs/assets/{name}", methods=["GET"])
+def serve_docs_asset(name: str) -> Response:
+    return page_headers.asset(name)
 
 
 # GitHub signs the raw body; any content type it sends is accepted and the signature decides.

@@ -25,6 +25,7 @@ class AccessConfig:
     app_requests_per_minute: int = 600
     # Tokens matching no lookup key that may be checked against imported apps' hashes (docs/migrating.md).
     imported_token_attempts_per_minute: int = 10
+    login_attempts_per_minute: int = 10  # per client IP, at the dashboard's sign-in
 
 
 def admit_app(token: str | None, *, config: AccessConfig, deps: Deps) -> App:

@@ -10,7 +10,10 @@ from typing import Any
 
 from chalicelib import errors
 from chalicelib.domain.apps import App, AppChanges, PausedBy, check_max_in_flight
+from chalicelib.domain.deliveries import Attempt
 from chalicelib.domain.operations import ListPage, ListQuery, Operation
+from chalicelib.domain.operator_sessions import FailedFilter
+from chalicelib.domain.repositories import Repository
 from chalicelib.ports import Deps
 from chalicelib.services import operations
 
@@ -57,6 +60,39 @@ def resync_app(app_id: str, *, now: datetime, batch_size: int, deps: Deps) -> Op
             raise errors.NotFound(f"app {app_id} does not exist")
         watches = tx.admin.watches_of_app(app_id)
     return operations.start("resync", watches, app_id=app_id, now=now, batch_size=batch_size, deps=deps)
+
+
+def failed_page(matching: FailedFilter, *, limit: int, offset: int, deps: Deps) -> ListPage:
+    with deps.store.transaction() as tx:
+        return tx.admin.failed_page(matching, limit=limit, offset=offset)
+
+
+def retry_failed_matching(matching: FailedFilter, *, now: datetime, batch_size: int, deps: Deps) -> Operation:
+    """Every failed watch the filter matches, retried as one bulk operation."""
+    with deps.store.transaction() as tx:
+        watches = tx.admin.failed_matching(matching)
+    return operations.start("retry_failed", watches, app_id=None, now=now, batch_size=batch_size, deps=deps)
+
+
+def recent_operations(*, limit: int, deps: Deps) -> list[Operation]:
+    with deps.store.transaction() as tx:
+        return tx.operations.recent(limit=limit)
+
+
+def repositories_removed_with(app_id: str, *, deps: Deps) -> list[Repository]:
+    """The repositories that deleting the app would remove too: those no other app watches."""
+    with deps.store.transaction() as tx:
+        _existing(tx, app_id)
+        watched = [status.repository for status in tx.watches.statuses(app_id)]
+        return [repository for repository in watched if len(tx.watches.of_repository(repository.id)) == 1]
+
+
+def watch_log(app_id: str, repository_id: str, *, limit: int, before: int | None, deps: Deps) -> list[Attempt]:
+    """A watch's delivery attempts, newest first, as the operator sees any app's."""
+    with deps.store.transaction() as tx:
+        if tx.watches.get(app_id, repository_id) is None:
+            raise errors.NotFound(f"app {app_id} does not watch repository {repository_id}")
+        return tx.deliveries.attempts(app_id, repository_id, limit=limit, before=before)
 
 
 def pause(app_id: str, *, deps: Deps) -> None:

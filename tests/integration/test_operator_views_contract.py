@@ -125,6 +125,10 @@ def catalogue(world: World) -> World:
         tx.repositories.record_failure(a_b, circuit=Circuit(2, NOW + timedelta(hours=1)), error="repository not found")
         tx.repositories.record_scan(axb, scanned_at=T1)
         tx.repositories.record_failure(axb, circuit=Circuit(5, T1), error="timed out")
+        tx.apps.record_receiver_answer(alpha, succeeded=True, timed_out=False, at=T1)
+        tx.apps.record_receiver_answer(alpha, succeeded=False, timed_out=False, at=T3)
+        tx.apps.record_receiver_answer(beta, succeeded=False, timed_out=True, at=T2)
+        tx.apps.record_receiver_answer(gamma, succeeded=True, timed_out=False, at=T2)
     world.watch(alpha, widgets, "failed", attempts=5, error="the receiver answered 500", updated_at=T2)
     world.watch(beta, a_b, "failed", attempts=3, error="connection refused", updated_at=T3)
     world.watch(gamma, axb, "failed", attempts=7, error="timed out", updated_at=T1)
@@ -173,6 +177,7 @@ def test_counts_tell_apps_repositories_open_circuits_watches_and_the_last_hours_
         "open_circuits": 1,
         "attempts_last_hour": 2,
         "failures_last_hour": 1,
+        "overdue_checks": 2,  # neither has been checked, and both were due from their creation, hours ago
         "watches": {"pending": 1, "syncing": 1, "synced": 1, "failed": 1},
     }
 
@@ -183,7 +188,16 @@ def test_counts_of_an_empty_store_are_all_zero(world):
 
     assert counts["watches"] == {"pending": 0, "syncing": 0, "synced": 0, "failed": 0}
     assert {key: value for key, value in counts.items() if key != "watches"} == dict.fromkeys(
-        ("apps", "paused_apps", "repositories", "open_circuits", "attempts_last_hour", "failures_last_hour"), 0
+        (
+            "apps",
+            "paused_apps",
+            "repositories",
+            "open_circuits",
+            "attempts_last_hour",
+            "failures_last_hour",
+            "overdue_checks",
+        ),
+        0,
     )
 
 
@@ -196,13 +210,14 @@ def test_the_apps_list_shows_each_app_with_its_delivery_state_and_watch_counts(c
     assert found.items == [
         {"id": ids["alpha"], "app_name": "Alpha Docs", "email": "zed@alpha.example.com",
          "base_url": "https://alpha.example.com", "delivery_state": "active", "paused_reason": None, "created_at": T2,
-         "watches": 2, "failed_watches": 1},
+         "failing_since": T3, "last_success_at": T1, "watches": 2, "failed_watches": 1},
         {"id": ids["beta"], "app_name": "Beta_Mirror", "email": "ops@beta.example.com",
          "base_url": "https://hooks.beta.example.com", "delivery_state": "paused",
-         "paused_reason": "paused by the operator", "created_at": T3, "watches": 1, "failed_watches": 1},
+         "paused_reason": "paused by the operator", "created_at": T3, "failing_since": T2, "last_success_at": None,
+         "watches": 1, "failed_watches": 1},
         {"id": ids["gamma"], "app_name": "Gamma 100%", "email": "admin@gamma.example.com",
          "base_url": "https://gamma.example.com", "delivery_state": "active", "paused_reason": None, "created_at": T1,
-         "watches": 1, "failed_watches": 1},
+         "failing_since": None, "last_success_at": T2, "watches": 1, "failed_watches": 1},
     ]  # fmt: skip
 
 
@@ -215,13 +230,14 @@ def test_the_repositories_list_shows_each_repository_with_its_checks_circuit_and
         {"id": ids["a_b"], "github_url": "https://github.com/acme/a_b", "branch": "main", "is_private": False,
          "last_head": None, "last_checked_at": None, "consecutive_failures": 2,
          "circuit_open_until": NOW + timedelta(hours=1), "last_error": "repository not found", "created_at": T3,
-         "watches": 2},
+         "next_check_at": None, "watches": 2, "app_names": ["Alpha Docs", "Beta_Mirror"]},
         {"id": ids["axb"], "github_url": "https://github.com/acme/axb", "branch": "main", "is_private": False,
          "last_head": None, "last_checked_at": T1, "consecutive_failures": 5, "circuit_open_until": T1,
-         "last_error": "timed out", "created_at": T2, "watches": 1},
+         "last_error": "timed out", "created_at": T2, "next_check_at": None, "watches": 1,
+         "app_names": ["Gamma 100%"]},
         {"id": ids["widgets"], "github_url": "https://github.com/acme/widgets", "branch": "main", "is_private": False,
          "last_head": "c1", "last_checked_at": T3, "consecutive_failures": 0, "circuit_open_until": None,
-         "last_error": None, "created_at": T1, "watches": 1},
+         "last_error": None, "created_at": T1, "next_check_at": None, "watches": 1, "app_names": ["Alpha Docs"]},
     ]  # fmt: skip
 
 
@@ -265,7 +281,9 @@ def test_the_attempts_list_shows_every_attempt_of_every_watch(catalogue):
 SORTS = {
     "apps": {"created_at": ["Gamma 100%", "Alpha Docs", "Beta_Mirror"],
              "app_name": ["Alpha Docs", "Beta_Mirror", "Gamma 100%"],
-             "email": ["Gamma 100%", "Beta_Mirror", "Alpha Docs"]},
+             "email": ["Gamma 100%", "Beta_Mirror", "Alpha Docs"],
+             "failing_since": ["Beta_Mirror", "Alpha Docs", "Gamma 100%"],
+             "last_success_at": ["Alpha Docs", "Gamma 100%", "Beta_Mirror"]},
     "repositories": {"created_at": ["widgets", "axb", "a_b"], "github_url": ["a_b", "axb", "widgets"],
                      "last_checked_at": ["axb", "widgets", "a_b"], "consecutive_failures": ["widgets", "a_b", "axb"]},
     "failed_watches": {"updated_at": ["Gamma 100%", "Alpha Docs", "Beta_Mirror"],

@@ -18,6 +18,7 @@ from tests.fakes import (
     InlineWorkers,
     InMemoryContents,
     InMemoryLocks,
+    InMemorySessions,
     InMemorySlots,
     InMemoryStore,
     RecordingDeliveryQueue,
@@ -49,6 +50,7 @@ def fake_deps(**settings: object) -> Deps:
         slots=InMemorySlots(),
         delivery_queue=RecordingDeliveryQueue(),
         webhooks=RecordingWebhooks(),
+        sessions=InMemorySessions(),
         workers=InlineWorkers(),
     )
 

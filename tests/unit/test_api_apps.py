@@ -216,6 +216,17 @@ def test_openapi_lists_every_route_and_docs_need_no_internet(client):
     assert "http://" not in page.body.decode() and "https://" not in page.body.decode()
 
 
+def test_docs_is_swagger_ui_from_this_deployment_under_a_policy_with_no_inline_script(client):
+    page = client.http.get("/docs")
+    bundle = client.http.get("/docs/assets/swagger-ui-bundle.js")
+    elsewhere = client.http.get("/docs/assets/..%2F..%2Fdocs.html")
+
+    assert "docs/assets/swagger-ui-bundle.js" in page.body.decode() and "<script>" not in page.body.decode()
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert bundle.status_code == 200 and bundle.headers["Content-Type"].startswith("text/javascript")
+    assert elsewhere.status_code == 404
+
+
 def test_the_deployment_turns_on_partial_batch_failure_for_every_consumer():
     # Without ReportBatchItemFailures a returned batchItemFailures list is ignored and failed
     # messages are deleted (aws/chalice#2029).
@@ -240,7 +251,9 @@ def test_every_route_is_a_declared_endpoint_and_every_endpoint_is_in_the_openapi
         (method.lower(), path): entry.view_name
         for path, methods in app.app.routes.items()
         for method, entry in methods.items()
-        if path != "/{proxy+}"  # the catch-all that answers unknown paths 404 is no part of the API
+        # The catch-all that answers unknown paths 404, the dashboard's HTML pages and /docs's files are no part of
+        # the API.
+        if path not in ("/{proxy+}", "/docs/assets/{name}") and not (path == "/admin" or path.startswith("/admin/"))
     }
     declared = {(endpoint.method, endpoint.path) for endpoint in ENDPOINTS}
     documented = {(method, path) for path, methods in openapi.document()["paths"].items() for method in methods}

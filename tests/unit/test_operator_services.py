@@ -117,7 +117,9 @@ def test_a_list_refuses_a_sort_column_it_cannot_sort_by(deps):
     with pytest.raises(errors.InvalidInput) as refused:
         admin.list_page("apps", ListQuery(None, "token_hash", False, 50, 0), deps=deps)
 
-    assert refused.value.details == [errors.FieldError("sort", "must be one of: created_at, app_name, email")]
+    assert refused.value.details == [
+        errors.FieldError("sort", "must be one of: created_at, app_name, email, failing_since, last_success_at")
+    ]
 
 
 def test_app_detail_gives_the_app_and_the_status_of_each_of_its_watches(deps):
